@@ -1,0 +1,1 @@
+"""Software side: the tANS codec, the `.tans` container and the compression pipeline."""

@@ -1,0 +1,133 @@
+"""Encode symbol arrays into lane-interleaved tANS payloads, and decode them fast.
+
+`encode` is the only encoder; `decode` is the fast (compiled) decoder and
+`sw.tans.reference.decode_reference` the scalar golden model that reads like the hardware.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import format as fmt
+from . import kernels
+from .errors import FormatError, InputError
+from .lanes import check_lanes
+from .table import DecodeTable, build_tables, check_normalized, normalize_counts
+
+
+@dataclass(frozen=True)
+class Coded:
+    """One coded symbol stream: everything the decoder needs besides the shape."""
+
+    log2_states: int
+    lanes: int
+    n_symbols: int
+    norm: np.ndarray        #: normalized counts, one per symbol value 0..A-1, summing to l
+    payload: bytes          #: initial states then chunks, LSB-first, zero-padded to 8 bytes
+    payload_bits: int       #: bits of `payload` the decoder consumes
+
+    @property
+    def alphabet(self) -> int:
+        return int(self.norm.size)
+
+    @property
+    def states(self) -> int:
+        return fmt.states_of(self.log2_states)
+
+    def decode_table(self) -> DecodeTable:
+        """Rebuild the decode table from the normalized counts."""
+        check_normalized(self.norm, self.log2_states)
+        return build_tables(self.norm, self.log2_states)[0]
+
+
+def as_symbols(values: np.ndarray) -> np.ndarray:
+    """Validate an array of non-negative integer symbols; return it flattened as int64."""
+    arr = np.asarray(values)
+    if arr.dtype == np.bool_:
+        arr = arr.astype(np.int64)
+    if not np.issubdtype(arr.dtype, np.integer):
+        raise InputError(f"symbols must be integers, got an array of dtype {arr.dtype}")
+    flat = arr.reshape(-1)
+    if flat.size and flat.min() < 0:
+        raise InputError(f"symbols must be non-negative, found {int(flat.min())}")
+    if flat.size and np.issubdtype(arr.dtype, np.unsignedinteger) and flat.max() > np.iinfo(np.int64).max:
+        raise InputError("symbols above 2**63-1 cannot be coded")
+    return flat.astype(np.int64, copy=False)
+
+
+def encode(symbols: np.ndarray, log2_states: int = fmt.DEFAULT_LOG2_STATES,
+           lanes: int = 1, norm: np.ndarray | None = None) -> Coded:
+    """Encode non-negative integer symbols (any shape, flattened in C order) into `lanes` streams.
+
+    `norm` overrides the normalized counts (they must give every present symbol a slot).
+    An empty input gives an empty stream with zero lanes.
+    """
+    flat = as_symbols(symbols)
+    if flat.size == 0:
+        return Coded(int(log2_states), 0, 0, np.zeros(0, np.int64), b"", 0)
+    check_lanes(flat.size, lanes)
+    alphabet = int(flat.max()) + 1
+    if alphabet > fmt.MAX_ALPHABET:
+        # a huge sparse alphabet would need a huge count table; fail before allocating it
+        distinct = np.unique(flat).size
+        raise InputError(f"symbol values up to {alphabet - 1} ({distinct} distinct): the alphabet "
+                         f"is too large for a table of {1 << log2_states} states")
+    counts = np.bincount(flat, minlength=alphabet)
+    if norm is None:
+        norm = normalize_counts(counts, log2_states)
+    else:
+        norm = np.asarray(norm, dtype=np.int64)
+        check_normalized(norm, log2_states)
+        if norm.size < alphabet or np.any((counts > 0) & (norm[:alphabet] == 0)):
+            raise InputError("the given table has no slot for some symbol of the input")
+    _, enc = build_tables(norm, log2_states)
+    payload, bits = kernels.encode_kernel(flat, int(lanes), int(log2_states), enc.norm, enc.start,
+                                          enc.next_state, fmt.FINAL_STATE)
+    return Coded(int(log2_states), int(lanes), int(flat.size), norm, payload.tobytes(), int(bits))
+
+
+def check_payload_size(coded: Coded) -> np.ndarray:
+    """Return the payload as uint8, after checking its size agrees with the bit count."""
+    payload = np.frombuffer(coded.payload, dtype=np.uint8)
+    expect = ((coded.payload_bits + 63) // 64) * 8
+    if payload.size != expect:
+        raise FormatError(f"payload holds {payload.size} bytes, but {coded.payload_bits} bits "
+                          f"need {expect} (truncated or damaged)")
+    return payload
+
+
+def check_end(coded: Coded, consumed: int, bad_lanes: int, payload: np.ndarray) -> None:
+    """Raise FormatError unless a decode ended exactly as the encoder left it."""
+    if consumed != coded.payload_bits:
+        raise FormatError(f"decoding used {consumed} bits of a {coded.payload_bits}-bit payload "
+                          "(damaged stream or table)")
+    if bad_lanes:
+        raise FormatError(f"{bad_lanes} of {coded.lanes} lanes did not end in the final state "
+                          "(damaged stream or table)")
+    tail = consumed % 8
+    if tail and payload[consumed // 8] >> tail:
+        raise FormatError("non-zero padding after the last coded bit (damaged payload)")
+    if np.any(payload[(consumed + 7) // 8:]):
+        raise FormatError("non-zero padding after the last coded bit (damaged payload)")
+
+
+def decode(coded: Coded, order: str = "flat") -> np.ndarray:
+    """Decode all symbols (uint16): in flat (C) order, or in decode-step order ("steps")."""
+    if coded.n_symbols == 0:
+        if coded.lanes or coded.payload_bits or coded.payload:
+            raise FormatError("an empty tensor must have no lanes and no payload")
+        return np.zeros(0, dtype=np.uint16)
+    check_lanes(coded.n_symbols, coded.lanes)
+    table = coded.decode_table()
+    payload = check_payload_size(coded)
+    out = np.empty(coded.n_symbols, dtype=np.uint16)
+    err, consumed, bad = kernels.decode_kernel(
+        payload, coded.payload_bits, coded.n_symbols, coded.lanes, coded.log2_states,
+        table.symbol.astype(np.int64), table.nb_bits.astype(np.int64), table.base.astype(np.int64),
+        out, order == "flat", fmt.FINAL_STATE)
+    if err == kernels.ERR_TRUNCATED:
+        raise FormatError(f"the payload ends before all {coded.n_symbols} symbols are decoded "
+                          "(truncated or damaged stream)")
+    check_end(coded, consumed, bad, payload)
+    return out

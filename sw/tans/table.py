@@ -1,0 +1,159 @@
+"""tANS tables: count normalization, symbol spread, decode and encode tables.
+
+The decode table is what the hardware holds: for each of the l states, the
+symbol it emits, how many bits to read next and the base the bits are added to.
+"""
+from __future__ import annotations
+
+import heapq
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import format as fmt
+from .errors import TableError
+
+
+def normalize_counts(counts: np.ndarray, log2_states: int) -> np.ndarray:
+    """Scale symbol counts to integers summing to l, minimizing expected code length.
+
+    Every present symbol gets at least one slot. The cost sum_s c_s * log2(l / n_s)
+    is separable and convex in n_s, so handing out the remaining slots one by one to
+    the symbol whose cost drops most is exactly optimal (not naive rounding).
+    """
+    counts = np.asarray(counts, dtype=np.int64)
+    if counts.ndim != 1:
+        raise TableError("symbol counts must be a 1-D array")
+    if np.any(counts < 0):
+        raise TableError("symbol counts must be non-negative")
+    check_log2_states(log2_states)
+    l = fmt.states_of(log2_states)
+    present = np.flatnonzero(counts)
+    if present.size == 0:
+        raise TableError("cannot build a table for an empty input (no symbols)")
+    if present.size > l:
+        raise TableError(
+            f"{present.size} distinct symbols do not fit a table of {l} states; "
+            f"use more states (at least {1 << (present.size - 1).bit_length()})")
+    norm = np.zeros(counts.size, dtype=np.int64)
+    c = counts[present].astype(np.float64)
+    # Start near the proportional allocation, never below one slot ...
+    n = np.maximum(1, np.floor(c * (l - present.size) / c.sum())).astype(np.int64)
+    # ... which never overshoots l, then finish greedily on the exact marginal gains.
+    spare = l - int(n.sum())
+    heap = [(-ci * math.log2((ni + 1) / ni), i) for i, (ci, ni) in enumerate(zip(c, n))]
+    heapq.heapify(heap)
+    while spare > 0:
+        _, i = heapq.heappop(heap)
+        n[i] += 1
+        spare -= 1
+        heapq.heappush(heap, (-c[i] * math.log2((n[i] + 1) / n[i]), i))
+    # Swap passes: move a slot from the symbol that loses least to the one that gains most,
+    # while that lowers the cost (the start point may have given a symbol too many slots).
+    while True:
+        gain = c * np.log2((n + 1) / n)
+        loss = np.where(n > 1, c * np.log2(n / np.maximum(n - 1, 1)), np.inf)
+        g, s = int(np.argmax(gain)), int(np.argmin(loss))
+        if g == s or gain[g] <= loss[s] + 1e-12:
+            break
+        n[g] += 1
+        n[s] -= 1
+    norm[present] = n
+    return norm
+
+
+def check_log2_states(log2_states: int) -> None:
+    """Raise TableError unless l = 2**log2_states is a supported table size."""
+    if not isinstance(log2_states, (int, np.integer)) or not (
+            fmt.MIN_LOG2_STATES <= log2_states <= fmt.MAX_LOG2_STATES):
+        raise TableError(
+            f"table size must be 2**k states with k in {fmt.MIN_LOG2_STATES}..{fmt.MAX_LOG2_STATES}"
+            f" (32..4096 states), got k={log2_states!r}")
+
+
+def check_normalized(norm: np.ndarray, log2_states: int) -> None:
+    """Raise TableError unless `norm` is a valid table description for l states."""
+    check_log2_states(log2_states)
+    norm = np.asarray(norm)
+    l = fmt.states_of(log2_states)
+    if norm.ndim != 1 or norm.size == 0:
+        raise TableError("normalized counts must be a non-empty 1-D array")
+    if np.any(norm < 0):
+        raise TableError("normalized counts must be non-negative")
+    total = int(norm.sum())
+    if total != l:
+        raise TableError(f"normalized counts sum to {total}, not to the {l} table states")
+
+
+def spread_symbols(norm: np.ndarray, log2_states: int) -> np.ndarray:
+    """Assign a symbol to each state: symbol s takes n_s states spaced ~l/n_s apart.
+
+    Occurrence i of symbol s gets the integer key ((2i+1) << 32) // n_s; states are
+    given out in increasing key order, ties to the smaller symbol. This is the
+    "precise" spread (positions near (i + 1/2) / p_s), closer to the entropy bound
+    than zstd's stepping spread.
+    """
+    check_normalized(norm, log2_states)
+    norm = np.asarray(norm, dtype=np.int64)
+    syms = np.repeat(np.arange(norm.size, dtype=np.int64), norm)
+    occ = np.arange(syms.size, dtype=np.int64) - np.repeat(np.cumsum(norm) - norm, norm)
+    keys = ((2 * occ + 1) << fmt.SPREAD_KEY_SHIFT) // norm[syms]
+    order = np.lexsort((syms, keys))
+    return syms[order]
+
+
+@dataclass(frozen=True)
+class DecodeTable:
+    """The l-entry decode table: state -> (symbol, nb_bits, base)."""
+
+    log2_states: int
+    symbol: np.ndarray   #: uint16[l], symbol emitted in each state
+    nb_bits: np.ndarray  #: uint8[l], bits to read after emitting it
+    base: np.ndarray     #: uint16[l], next state = base + bits read
+
+    @property
+    def states(self) -> int:
+        return fmt.states_of(self.log2_states)
+
+    def entries(self) -> list[tuple[int, int, int]]:
+        """The table as (symbol, nb_bits, base) tuples, state 0 first (for hardware loads)."""
+        return list(zip(self.symbol.tolist(), self.nb_bits.tolist(), self.base.tolist()))
+
+
+@dataclass(frozen=True)
+class EncodeTable:
+    """Encoder side: for symbol s and x in [n_s, 2n_s), the state index to move to."""
+
+    log2_states: int
+    norm: np.ndarray     #: int64[A] normalized counts
+    start: np.ndarray    #: int64[A] offset of symbol s's run in `next_state`
+    next_state: np.ndarray  #: int64[l], state index for (s, x): next_state[start[s] + x - n_s]
+
+
+def build_tables(norm: np.ndarray, log2_states: int) -> tuple[DecodeTable, EncodeTable]:
+    """Build the decode and encode tables from normalized counts (validated)."""
+    spread = spread_symbols(norm, log2_states)
+    norm = np.asarray(norm, dtype=np.int64)
+    l = fmt.states_of(log2_states)
+    # x runs through n_s .. 2n_s-1 over symbol s's states, in state order.
+    first = np.cumsum(norm) - norm
+    by_symbol = np.argsort(spread, kind="stable")           # states grouped by symbol, in order
+    rank = np.empty(l, dtype=np.int64)
+    rank[by_symbol] = np.arange(l) - first[spread[by_symbol]]
+    x = norm[spread] + rank
+    nb = log2_states - (np.floor(np.log2(x)).astype(np.int64))
+    # guard the float log2 against rounding: x in [2^(k-nb), 2^(k-nb+1))
+    nb = np.where((x << nb) >= 2 * l, nb - 1, nb)
+    nb = np.where((x << nb) < l, nb + 1, nb)
+    base = (x << nb) - l
+    dec = DecodeTable(log2_states, spread.astype(np.uint16), nb.astype(np.uint8), base.astype(np.uint16))
+    enc = EncodeTable(log2_states, norm, first, by_symbol.astype(np.int64))
+    return dec, enc
+
+
+def table_from_counts(counts: np.ndarray, log2_states: int) -> tuple[np.ndarray, DecodeTable, EncodeTable]:
+    """Normalize raw counts and build both tables."""
+    norm = normalize_counts(counts, log2_states)
+    dec, enc = build_tables(norm, log2_states)
+    return norm, dec, enc
