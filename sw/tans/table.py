@@ -18,9 +18,10 @@ from .errors import TableError
 def normalize_counts(counts: np.ndarray, log2_states: int) -> np.ndarray:
     """Scale symbol counts to integers summing to l, minimizing expected code length.
 
-    Every present symbol gets at least one slot. The cost sum_s c_s * log2(l / n_s)
-    is separable and convex in n_s, so handing out the remaining slots one by one to
-    the symbol whose cost drops most is exactly optimal (not naive rounding).
+    Every present symbol gets at least one slot. The cost sum_s c_s * log2(l / q(n_s)),
+    with q(n) = n except q(1) = 1 / (2 ln 2) for a lone slot at the top of the table
+    (see spread_symbols), is separable and convex in n_s, so handing out the remaining
+    slots one by one to the symbol whose cost drops most is exactly optimal.
     """
     counts = np.asarray(counts, dtype=np.int64)
     if counts.ndim != 1:
@@ -42,18 +43,18 @@ def normalize_counts(counts: np.ndarray, log2_states: int) -> np.ndarray:
     n = np.maximum(1, np.floor(c * (l - present.size) / c.sum())).astype(np.int64)
     # ... which never overshoots l, then finish greedily on the exact marginal gains.
     spare = l - int(n.sum())
-    heap = [(-ci * math.log2((ni + 1) / ni), i) for i, (ci, ni) in enumerate(zip(c, n))]
+    heap = [(-ci * _step_gain(ni), i) for i, (ci, ni) in enumerate(zip(c, n))]
     heapq.heapify(heap)
     while spare > 0:
         _, i = heapq.heappop(heap)
         n[i] += 1
         spare -= 1
-        heapq.heappush(heap, (-c[i] * math.log2((n[i] + 1) / n[i]), i))
+        heapq.heappush(heap, (-c[i] * _step_gain(n[i]), i))
     # Swap passes: move a slot from the symbol that loses least to the one that gains most,
     # while that lowers the cost (the start point may have given a symbol too many slots).
     while True:
-        gain = c * np.log2((n + 1) / n)
-        loss = np.where(n > 1, c * np.log2(n / np.maximum(n - 1, 1)), np.inf)
+        gain = c * _step_gains(n)
+        loss = np.where(n > 1, c * _step_gains(np.maximum(n - 1, 1)), np.inf)
         g, s = int(np.argmax(gain)), int(np.argmin(loss))
         if g == s or gain[g] <= loss[s] + 1e-12:
             break
@@ -61,6 +62,28 @@ def normalize_counts(counts: np.ndarray, log2_states: int) -> np.ndarray:
         n[s] -= 1
     norm[present] = n
     return norm
+
+
+SINGLE_SLOT_WEIGHT = 1 / (2 * math.log(2))  #: effective slots of a lone top state, ~1/(x ln 2) at x ~ 2l
+
+
+def _step_gains(n: np.ndarray) -> np.ndarray:
+    """Bits saved per occurrence when a symbol goes from n to n + 1 slots."""
+    n = np.asarray(n, dtype=np.float64)
+    return np.log2((n + 1) / np.where(n == 1, SINGLE_SLOT_WEIGHT, n))
+
+
+def model_cost(counts: np.ndarray, norm: np.ndarray, log2_states: int) -> float:
+    """Bits the normalization's model expects for these counts under `norm` (see normalize_counts)."""
+    c = np.asarray(counts, dtype=np.float64)
+    n = np.asarray(norm, dtype=np.float64)
+    m = c > 0
+    q = np.where(n[m] == 1, SINGLE_SLOT_WEIGHT, n[m])
+    return float((c[m] * np.log2(fmt.states_of(log2_states) / q)).sum())
+
+
+def _step_gain(n: int) -> float:
+    return float(_step_gains(np.array([n]))[0])
 
 
 def check_log2_states(log2_states: int) -> None:
@@ -89,18 +112,22 @@ def check_normalized(norm: np.ndarray, log2_states: int) -> None:
 def spread_symbols(norm: np.ndarray, log2_states: int) -> np.ndarray:
     """Assign a symbol to each state: symbol s takes n_s states spaced ~l/n_s apart.
 
-    Occurrence i of symbol s gets the integer key ((2i+1) << 32) // n_s; states are
-    given out in increasing key order, ties to the smaller symbol. This is the
-    "precise" spread (positions near (i + 1/2) / p_s), closer to the entropy bound
-    than zstd's stepping spread.
+    Symbols with a single state take the highest states, in increasing symbol order:
+    tANS visits state x with probability ~1/x, so the top states cost the other
+    symbols least (zstd's FSE does the same with its "low probability" symbols).
+    The other states go, in order, to occurrence i of symbol s sorted by the integer
+    key ((2i+1) << 32) // n_s, ties to the smaller symbol: the "precise" spread,
+    positions near (i + 1/2) / p_s.
     """
     check_normalized(norm, log2_states)
     norm = np.asarray(norm, dtype=np.int64)
-    syms = np.repeat(np.arange(norm.size, dtype=np.int64), norm)
-    occ = np.arange(syms.size, dtype=np.int64) - np.repeat(np.cumsum(norm) - norm, norm)
+    single = np.flatnonzero(norm == 1)
+    many = np.where(norm > 1, norm, 0)
+    syms = np.repeat(np.arange(norm.size, dtype=np.int64), many)
+    occ = np.arange(syms.size, dtype=np.int64) - np.repeat(np.cumsum(many) - many, many)
     keys = ((2 * occ + 1) << fmt.SPREAD_KEY_SHIFT) // norm[syms]
     order = np.lexsort((syms, keys))
-    return syms[order]
+    return np.concatenate([syms[order], single])
 
 
 @dataclass(frozen=True)
