@@ -5,6 +5,7 @@
 """
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 
 import numpy as np
@@ -42,18 +43,28 @@ class Coded:
 
 
 def as_symbols(values: np.ndarray) -> np.ndarray:
-    """Validate an array of non-negative integer symbols; return it flattened as int64."""
+    """Check the dtype of integer symbols; return them flattened (int64 unless narrower)."""
     arr = np.asarray(values)
     if arr.dtype == np.bool_:
         arr = arr.astype(np.int64)
     if not np.issubdtype(arr.dtype, np.integer):
         raise InputError(f"symbols must be integers, got an array of dtype {arr.dtype}")
     flat = arr.reshape(-1)
-    if flat.size and flat.min() < 0:
-        raise InputError(f"symbols must be non-negative, found {int(flat.min())}")
-    if flat.size and np.issubdtype(arr.dtype, np.unsignedinteger) and flat.max() > np.iinfo(np.int64).max:
-        raise InputError("symbols above 2**63-1 cannot be coded")
-    return flat.astype(np.int64, copy=False)
+    if flat.dtype.itemsize > 4 or flat.dtype == np.uint32:
+        if flat.dtype == np.uint64 and flat.size and flat.max() > np.iinfo(np.int64).max:
+            raise InputError("symbols above 2**63-1 cannot be coded")
+        return flat.astype(np.int64, copy=False)
+    return flat  # small integer types go to the compiled kernels as they are
+
+
+def histogram(flat: np.ndarray) -> np.ndarray:
+    """Symbol counts of validated symbols; InputError for negative or too large values."""
+    counts, lo, hi = kernels.histogram_kernel(flat, fmt.MAX_ALPHABET)
+    if lo < 0:
+        raise InputError(f"symbols must be non-negative, found {int(lo)}")
+    if hi >= fmt.MAX_ALPHABET:
+        raise InputError(f"symbol value {int(hi)} is too large: values must be below {fmt.MAX_ALPHABET}")
+    return counts
 
 
 def encode(symbols: np.ndarray, log2_states: int = fmt.DEFAULT_LOG2_STATES,
@@ -67,13 +78,8 @@ def encode(symbols: np.ndarray, log2_states: int = fmt.DEFAULT_LOG2_STATES,
     if flat.size == 0:
         return Coded(int(log2_states), 0, 0, np.zeros(0, np.int64), b"", 0)
     check_lanes(flat.size, lanes)
-    alphabet = int(flat.max()) + 1
-    if alphabet > fmt.MAX_ALPHABET:
-        # a huge sparse alphabet would need a huge count table; fail before allocating it
-        distinct = np.unique(flat).size
-        raise InputError(f"symbol values up to {alphabet - 1} ({distinct} distinct): the alphabet "
-                         f"is too large for a table of {1 << log2_states} states")
-    counts = np.bincount(flat, minlength=alphabet)
+    counts = histogram(flat)
+    alphabet = counts.size
     if norm is None:
         norm = normalize_counts(counts, log2_states)
     else:
@@ -82,9 +88,11 @@ def encode(symbols: np.ndarray, log2_states: int = fmt.DEFAULT_LOG2_STATES,
         if norm.size < alphabet or np.any((counts > 0) & (norm[:alphabet] == 0)):
             raise InputError("the given table has no slot for some symbol of the input")
     _, enc = build_tables(norm, log2_states)
-    payload, bits = kernels.encode_kernel(flat, int(lanes), int(log2_states), enc.norm, enc.start,
+    words, bits = kernels.encode_kernel(flat, int(lanes), int(log2_states), enc.norm, enc.start,
                                           enc.next_state, fmt.FINAL_STATE)
-    return Coded(int(log2_states), int(lanes), int(flat.size), norm, payload.tobytes(), int(bits))
+    if sys.byteorder != "little":  # the kernel writes host-order 32-bit words
+        words = words.view(np.uint32).byteswap().view(np.uint8)
+    return Coded(int(log2_states), int(lanes), int(flat.size), norm, words.tobytes(), int(bits))
 
 
 def check_payload_size(coded: Coded) -> np.ndarray:

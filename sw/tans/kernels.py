@@ -15,70 +15,68 @@ ERR_TRUNCATED = 1
 
 @numba.njit(cache=True, nogil=True)
 def encode_kernel(symbols, lanes, log2_states, norm, start, next_state, final_state):
-    """Encode lanes backwards; return (payload bytes, payload bit count)."""
+    """Encode lanes backwards; return (payload bytes, payload bit count).
+
+    Pass 1 steps all lanes in lockstep from their last symbol to their first and keeps
+    each step's output bits as one uint16 (chunk | nb << 12, in decode-step order);
+    pass 2 writes the initial states and the chunks forward as little-endian words.
+    """
     n = symbols.size
     l = 1 << log2_states
     q = n // lanes
     rem = n - q * lanes
-    chunk = np.empty(n, dtype=np.uint32)
-    length = np.empty(n, dtype=np.uint8)
-    init = np.empty(lanes, dtype=np.int64)
+    packed = np.empty(n, dtype=np.uint16)
+    state = np.full(lanes, l + final_state, dtype=np.int64)
     total = lanes * log2_states
-    nbits_n = np.empty(norm.size, dtype=np.int64)
+    # nb = t_s - (x < thr_s) brings x into [n_s, 2n_s): t_s = k + 1 - bitlen(n_s), thr_s = n_s << t_s
+    t_s = np.zeros(norm.size, dtype=np.int64)
+    thr_s = np.zeros(norm.size, dtype=np.int64)
     for s in range(norm.size):
         v = norm[s]
         b = 0
         while v > 0:
             b += 1
             v >>= 1
-        nbits_n[s] = b
+        t_s[s] = log2_states + 1 - b
+        thr_s[s] = norm[s] << t_s[s]
+    # per symbol: the offset into next_state minus n_s, so the lookup is one add
+    rebase = start - norm
     for j in range(lanes):
-        nj = q + (1 if j < rem else 0)
-        sj = j * q + min(j, rem)
         x = l + final_state
-        for r in range(nj - 1, -1, -1):
-            s = symbols[sj + r]
-            ns = norm[s]
-            bx = 0
-            v = x
-            while v > 0:
-                bx += 1
-                v >>= 1
-            nb = bx - nbits_n[s]
-            if (x >> nb) < ns:
-                nb -= 1
-            d = r * lanes + j
-            chunk[d] = x & ((1 << nb) - 1)
-            length[d] = nb
+        first = j * q + min(j, rem)
+        for r in range(q - (0 if j < rem else 1), -1, -1):
+            s = symbols[first + r]
+            nb = t_s[s] - (1 if x < thr_s[s] else 0)
+            packed[r * lanes + j] = (x & ((1 << nb) - 1)) | (nb << 12)
             total += nb
-            x = l + next_state[start[s] + (x >> nb) - ns]
-        init[j] = x - l
-    nbytes = ((total + 63) // 64) * 8
-    out = np.zeros(nbytes, dtype=np.uint8)
+            x = l + next_state[rebase[s] + (x >> nb)]
+        state[j] = x
+    nwords = (total + 63) // 64 * 2
+    out = np.zeros(nwords, dtype=np.uint32)
     acc = np.uint64(0)
     fill = 0
     pos = 0
     for j in range(lanes):
-        acc |= np.uint64(init[j]) << np.uint64(fill)
+        acc |= np.uint64(state[j] - l) << np.uint64(fill)
         fill += log2_states
-        while fill >= 8:
-            out[pos] = np.uint8(acc & np.uint64(0xFF))
-            acc >>= np.uint64(8)
-            fill -= 8
+        if fill >= 32:
+            out[pos] = np.uint32(acc & np.uint64(0xFFFFFFFF))
+            acc >>= np.uint64(32)
+            fill -= 32
             pos += 1
     for d in range(n):
-        nb = length[d]
-        if nb:
-            acc |= np.uint64(chunk[d]) << np.uint64(fill)
-            fill += nb
-            while fill >= 8:
-                out[pos] = np.uint8(acc & np.uint64(0xFF))
-                acc >>= np.uint64(8)
-                fill -= 8
-                pos += 1
+        v = packed[d]
+        nb = v >> 12
+        acc |= np.uint64(v & 0xFFF) << np.uint64(fill)
+        fill += nb
+        if fill >= 32:
+            out[pos] = np.uint32(acc & np.uint64(0xFFFFFFFF))
+            acc >>= np.uint64(32)
+            fill -= 32
+            pos += 1
     if fill > 0:
-        out[pos] = np.uint8(acc & np.uint64(0xFF))
-    return out, total
+        out[pos] = np.uint32(acc & np.uint64(0xFFFFFFFF))
+    return out.view(np.uint8), total
 
 
 @numba.njit(cache=True, nogil=True)
@@ -142,3 +140,22 @@ def decode_kernel(payload, payload_bits, n, lanes, log2_states, symbol, nb_bits,
         if state[j] != final_state:
             bad += 1
     return OK, consumed, bad
+
+
+@numba.njit(cache=True, nogil=True)
+def histogram_kernel(symbols, max_alphabet):
+    """Count symbol values in one pass; returns (counts, min, max), or counts of size 0
+    when a value is negative or not below max_alphabet."""
+    lo = symbols[0]
+    hi = symbols[0]
+    for v in symbols:
+        if v < lo:
+            lo = v
+        if v > hi:
+            hi = v
+    if lo < 0 or hi >= max_alphabet:
+        return np.zeros(0, dtype=np.int64), np.int64(lo), np.int64(hi)
+    counts = np.zeros(np.int64(hi) + 1, dtype=np.int64)
+    for v in symbols:
+        counts[v] += 1
+    return counts, np.int64(lo), np.int64(hi)
