@@ -19,6 +19,7 @@ import numpy as np
 
 from .tans import format as fmt
 from .tans.codec import Coded, decode, encode
+from .tans.reference import decode_reference
 from .tans.errors import FormatError, InputError
 from .tans.lanes import check_lanes
 
@@ -51,10 +52,11 @@ class Tensor:
         rest = tuple(d for i, d in enumerate(self.shape) if i != self.lane_axis)
         return (self.shape[self.lane_axis],) + rest
 
-    def symbols(self) -> np.ndarray:
-        """Decoded symbols (fast decoder) in `shape`; the int8 values for raw int8 tensors."""
+    def symbols(self, golden: bool = False) -> np.ndarray:
+        """Decoded symbols in `shape` (fast decoder, or the scalar golden model if `golden`);
+        the int8 values for raw int8 tensors."""
         if self.kind == fmt.KIND_TANS:
-            flat = decode(self.coded)
+            flat = decode_reference(self.coded) if golden else decode(self.coded)
         elif self.kind == fmt.KIND_RAW_INT8:
             flat = self.raw
         else:
@@ -68,18 +70,18 @@ class Tensor:
             arr = np.moveaxis(arr, 0, self.lane_axis)
         return arr
 
-    def integers(self) -> np.ndarray:
+    def integers(self, golden: bool = False) -> np.ndarray:
         """Signed quantized integers: symbol - zero_point, or the int8 values."""
-        sym = self.symbols().astype(np.int64)
+        sym = self.symbols(golden).astype(np.int64)
         return sym - self.zero_point if self.quant == fmt.QUANT_ZERO_POINT else sym
 
-    def values(self) -> np.ndarray:
-        """The tensor as it is reconstructed, in `dtype`."""
+    def values(self, golden: bool = False) -> np.ndarray:
+        """The tensor as it is reconstructed, in `dtype` (see symbols for `golden`)."""
         if self.kind == fmt.KIND_RAW_F32:
             return self.raw.reshape(self.shape).astype(self.dtype)
         if self.quant == fmt.QUANT_NONE:
-            return self.symbols().astype(self.dtype)
-        ints = self.integers().astype(np.float64)
+            return self.symbols(golden).astype(self.dtype)
+        ints = self.integers(golden).astype(np.float64)
         steps = self.steps.astype(np.float64)
         if self.step_axis != fmt.NO_AXIS:
             view = [1] * len(self.shape)
