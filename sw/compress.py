@@ -1,0 +1,108 @@
+"""Compress a trained model into a `.tans` container: coded layers with tANS, 8-bit edges, raw f32 rest."""
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from . import container as ct
+from .quant import QuantConfig, QuantizedModel
+from .tans import format as fmt
+from .train import load_checkpoint, restore
+
+CONTAINER_KIND = "sw-model-1"
+
+
+def lanes_for(shape: tuple[int, ...], per_input_channel: bool) -> tuple[int, int]:
+    """(lanes, lane_axis): one lane per input channel (axis 1) as in the paper, or one lane."""
+    if per_input_channel and len(shape) > 1 and shape[1] >= 1:
+        return int(shape[1]), 1
+    return 1, fmt.NO_AXIS
+
+
+def quantized_tensor(name: str, e: dict, log2_states: int, per_input_channel: bool) -> ct.Tensor:
+    """Container tensor of one quantized layer: tANS zero-point symbols, or raw int8."""
+    ints = e["integers"]
+    steps = e["steps"]
+    step_axis = 0 if e["per_channel"] else fmt.NO_AXIS
+    if e["coded"]:
+        bins = int(e["bins"])
+        zp = (bins - 1) // 2
+        lanes, axis = lanes_for(ints.shape, per_input_channel)
+        return ct.tans_tensor(name, (ints + zp).astype(np.int64), log2_states=log2_states, lanes=lanes,
+                              lane_axis=axis, dtype=np.float32, quant=fmt.QUANT_ZERO_POINT, bins=bins,
+                              zero_point=zp, steps=steps, step_axis=step_axis)
+    return ct.int8_tensor(name, ints.astype(np.int8), steps, step_axis)
+
+
+def build_container(qmodel: QuantizedModel, metadata: dict, log2_states: int = fmt.DEFAULT_LOG2_STATES,
+                    per_input_channel: bool = True) -> ct.Container:
+    """Every state-dict entry of the model: quantized weights coded/int8, the rest float32."""
+    exported = qmodel.export()
+    tensors = []
+    for name, value in qmodel.base.state_dict().items():
+        if name in exported:
+            tensors.append(quantized_tensor(name, exported[name], log2_states, per_input_channel))
+        else:
+            tensors.append(ct.f32_tensor(name, value.detach().cpu().numpy()))
+    meta = dict(metadata)
+    meta.update(kind=CONTAINER_KIND, log2_states=log2_states,
+                coded=[n for n in qmodel.names if qmodel.coded[n]],
+                int8=[n for n in qmodel.names if not qmodel.coded[n]],
+                state_dtypes={k: str(v.dtype).replace("torch.", "") for k, v in qmodel.base.state_dict().items()})
+    return ct.Container(tensors, meta)
+
+
+def sha256_of(path: str | Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def compress_checkpoint(checkpoint: str | Path, output: str | Path,
+                        log2_states: int = fmt.DEFAULT_LOG2_STATES, per_input_channel: bool = True) -> ct.Container:
+    """Compress a `train` checkpoint; the metadata lets `evaluate` rebuild model and data."""
+    state = load_checkpoint(checkpoint)
+    if state["phase"] == "float":
+        raise ValueError(f"{checkpoint}: training stopped in the float phase; finish it with "
+                         "`python -m sw train --resume` before compressing")
+    cfg, qmodel = restore(state)
+    meta = {"model": cfg.model, "model_config": cfg.model_config, "quant": cfg.quant,
+            "data": {"spec": cfg.data, "n_train": cfg.n_train, "n_test": cfg.n_test, "seed": cfg.seed},
+            "checkpoint": str(Path(checkpoint).resolve()), "checkpoint_sha256": sha256_of(checkpoint),
+            "results": state.get("results", {}), "phase": state["phase"]}
+    c = build_container(qmodel, meta, log2_states, per_input_channel)
+    ct.write(output, c)
+    return c
+
+
+def compress_module(model: nn.Module, output: str | Path, bins: int = 15, model_name: str = "",
+                    model_config: dict | None = None, code_first_last: bool = False,
+                    log2_states: int = fmt.DEFAULT_LOG2_STATES, per_input_channel: bool = True,
+                    data: dict | None = None) -> tuple[ct.Container, QuantizedModel]:
+    """Post-training compression of any module (or its state_dict loaded into one) at fixed bins."""
+    qmodel = QuantizedModel(model, QuantConfig(init_bins=bins, learn_bins=False,
+                                               code_first_last=code_first_last,
+                                               min_bins=min(3, bins), max_bins=max(255, bins)))
+    qmodel.eval()
+    meta = {"model": model_name, "model_config": model_config or {}, "quant": qmodel.config.to_dict(),
+            "data": data or {}, "post_training": True}
+    c = build_container(qmodel, meta, log2_states, per_input_channel)
+    ct.write(output, c)
+    return c, qmodel
+
+
+def load_state_dict_file(path: str | Path) -> dict[str, torch.Tensor]:
+    """A plain state_dict (.pt) or a `train` checkpoint's base-model weights."""
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise
+    except Exception as e:
+        raise ValueError(f"{path}: not a readable torch file ({type(e).__name__})") from None
+    if isinstance(obj, dict) and "model" in obj and "format" in obj:
+        return {k[len("base."):]: v for k, v in obj["model"].items() if k.startswith("base.")}
+    if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
+        raise ValueError(f"{path}: expected a state_dict (a dict of tensors)")
+    return obj

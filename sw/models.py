@@ -1,0 +1,95 @@
+"""Models: LeNet-5, the paper's ResNet-18 (widths 16-32-64-128), and user modules by import path."""
+from __future__ import annotations
+
+import importlib
+
+import torch
+from torch import nn
+import torch.nn.functional as F
+
+
+class LeNet5(nn.Module):
+    """LeNet-5: two 5x5 convolutions with pooling, then 120-84-classes fully connected layers."""
+
+    def __init__(self, in_channels: int = 1, num_classes: int = 10, image_size: int = 28) -> None:
+        super().__init__()
+        pad2 = 2 if image_size < 16 else 0   # keep small inputs (8x8 digits) from shrinking to nothing
+        self.conv1 = nn.Conv2d(in_channels, 6, 5, padding=2)
+        self.conv2 = nn.Conv2d(6, 16, 5, padding=pad2)
+        side = ((image_size // 2) + 2 * pad2 - 4) // 2
+        self.fc1 = nn.Linear(16 * side * side, 120)
+        self.fc2 = nn.Linear(120, 84)
+        self.fc3 = nn.Linear(84, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.max_pool2d(F.relu(self.conv1(x)), 2)
+        x = F.max_pool2d(F.relu(self.conv2(x)), 2)
+        x = torch.flatten(x, 1)
+        return self.fc3(F.relu(self.fc2(F.relu(self.fc1(x)))))
+
+
+class BasicBlock(nn.Module):
+    """ResNet basic block: two 3x3 conv + batch norm, identity or 1x1 projection shortcut."""
+
+    def __init__(self, cin: int, cout: int, stride: int) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(cout)
+        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(cout)
+        self.shortcut = nn.Sequential()
+        if stride != 1 or cin != cout:
+            self.shortcut = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = F.relu(self.bn1(self.conv1(x)))
+        return F.relu(self.bn2(self.conv2(out)) + self.shortcut(x))
+
+
+class ResNet18(nn.Module):
+    """CIFAR-style ResNet-18 with the paper's reduced widths 16-32-64-128 (2 blocks per stage)."""
+
+    def __init__(self, in_channels: int = 1, num_classes: int = 10, image_size: int = 28,
+                 widths: tuple[int, ...] = (16, 32, 64, 128)) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_channels, widths[0], 3, 1, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(widths[0])
+        layers, cin = [], widths[0]
+        for i, w in enumerate(widths):
+            stride = 1 if i == 0 else 2
+            layers += [BasicBlock(cin, w, stride), BasicBlock(w, w, 1)]
+            cin = w
+        self.layers = nn.Sequential(*layers)
+        self.fc = nn.Linear(cin, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.relu(self.bn1(self.conv1(x)))
+        x = self.layers(x)
+        return self.fc(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))
+
+
+MODELS = {"lenet5": LeNet5, "resnet18": ResNet18}
+
+
+def build_model(name: str, config: dict | None = None) -> nn.Module:
+    """Build a registered model ("lenet5", "resnet18") or a user's "package.module:factory"."""
+    config = dict(config or {})
+    if name in MODELS:
+        if "widths" in config:
+            config["widths"] = tuple(config["widths"])
+        return MODELS[name](**config)
+    if ":" in name:
+        mod_name, _, attr = name.partition(":")
+        try:
+            factory = getattr(importlib.import_module(mod_name), attr)
+        except (ImportError, AttributeError) as e:
+            raise ValueError(f"cannot import model factory {name!r}: {e}") from None
+        model = factory(**config)
+        if not isinstance(model, nn.Module):
+            raise ValueError(f"model factory {name!r} did not return a torch.nn.Module")
+        return model
+    raise ValueError(f"unknown model {name!r}: use one of {', '.join(MODELS)} or package.module:factory")
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())

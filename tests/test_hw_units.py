@@ -1,0 +1,225 @@
+"""Amaranth-simulator unit tests of the decoder's parts, the demo top and the build CLI."""
+from __future__ import annotations
+
+import json
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from amaranth.sim import Simulator
+
+from hw.bitbuffer import BitBuffer
+from hw.demo import DemoTop, checksum
+from hw.params import DecoderParams, ParamError
+from hw.schedule import GroupScheduler
+from sim.decoder_amaranth import run_case
+from sim.decoder_vectors import make_case
+from sw.tans.lanes import lane_lengths
+from sw.tans.reference import BitReader
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.parametrize("kw", [dict(log2_states=4), dict(log2_states=13), dict(word_bits=12),
+                                dict(units=0), dict(lanes=0), dict(symbol_bits=0), dict(units=True)])
+def test_params_rejected(kw):
+    with pytest.raises(ParamError):
+        DecoderParams(**kw)
+
+
+@pytest.mark.parametrize("units,word_bits,k", [(1, 32, 8), (2, 8, 12), (4, 64, 5), (3, 16, 7)])
+def test_bitbuffer_matches_golden_reader(units, word_bits, k):
+    """Random multi-field reads agree with the golden BitReader, with gaps on both sides."""
+    p = DecoderParams(log2_states=k, units=units, word_bits=word_bits, lanes=4)
+    dut = BitBuffer(p)
+    rng = random.Random(units * 100 + word_bits + k)
+    payload = bytes(rng.getrandbits(8) for _ in range(64))
+    payload_bits = 8 * len(payload) - rng.randint(0, 7)
+    words = [int.from_bytes(payload[i:i + word_bits // 8], "little")
+             for i in range(0, len(payload), word_bits // 8)]
+    ref = BitReader(payload)
+    got, want = [], []
+
+    async def feed(ctx):
+        for i, w in enumerate(words):
+            while rng.random() < 0.3:
+                await ctx.tick()
+            ctx.set(dut.words.payload.data, w)
+            ctx.set(dut.words.payload.last, i == len(words) - 1)
+            ctx.set(dut.words.valid, 1)
+            await ctx.tick().until(dut.words.ready)
+            ctx.set(dut.words.valid, 0)
+
+    async def read(ctx):
+        ctx.set(dut.payload_bits, payload_bits)
+        ctx.set(dut.start, 1)
+        await ctx.tick()
+        ctx.set(dut.start, 0)
+        consumed = 0
+        for _ in range(2000):
+            widths = [rng.randint(0, k) for _ in range(units)]
+            if consumed + sum(widths) > payload_bits:
+                break
+            for i, w in enumerate(widths):
+                ctx.set(dut.widths[i], w)
+            await ctx.delay(1e-9)
+            if ctx.get(dut.can_read) and rng.random() < 0.8:
+                assert not ctx.get(dut.short)
+                got.append([ctx.get(dut.fields[i]) for i in range(units)])
+                want.append([ref.read(w) for w in widths])
+                consumed += sum(widths)
+                ctx.set(dut.read, 1)
+            await ctx.tick()
+            ctx.set(dut.read, 0)
+        # one bit more than the payload holds is flagged short once everything is loaded
+        for _ in range(200):
+            if ctx.get(dut.can_read):
+                break
+            await ctx.tick()
+        ctx.set(dut.widths[0], min(k, payload_bits - consumed + 1))
+        for i in range(1, units):
+            ctx.set(dut.widths[i], 0)
+        await ctx.delay(1e-9)
+        if payload_bits - consumed + 1 <= k:
+            assert ctx.get(dut.short)
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(feed, background=True)
+    sim.add_testbench(read)
+    sim.run()
+    assert len(got) > 20 and got == want
+
+
+def expected_steps(n: int, lanes: int) -> list[tuple[int, bool, bool]]:
+    """(lane, init round?, lane's last step?) in the consumption rule's order."""
+    out = [(j, True, False) for j in range(lanes)]
+    lengths = lane_lengths(n, lanes).tolist()
+    for r in range(max(lengths)):
+        for j in range(lanes):
+            if r < lengths[j]:
+                out.append((j, False, r == lengths[j] - 1))
+    return out
+
+
+@pytest.mark.parametrize("units,lanes,used,n", [(1, 8, 8, 30), (2, 8, 5, 23), (4, 16, 13, 100),
+                                                (4, 3, 3, 7), (3, 7, 7, 50), (1, 1, 1, 5)])
+def test_scheduler_follows_consumption_rule(units, lanes, used, n):
+    p = DecoderParams(units=units, lanes=lanes)
+    dut = GroupScheduler(p)
+    got = []
+    rng = random.Random(n)
+
+    async def tb(ctx):
+        ctx.set(dut.n_symbols, n)
+        ctx.set(dut.lanes, used)
+        ctx.set(dut.start, 1)
+        await ctx.tick()
+        ctx.set(dut.start, 0)
+        lasts = 0
+        for _ in range(10 * n + 100):
+            if not ctx.get(dut.valid):
+                break
+            go = rng.random() < 0.7
+            ctx.set(dut.next, go)
+            if go:
+                lane0, active, final = ctx.get(dut.lane0), ctx.get(dut.active), ctx.get(dut.final)
+                init, last = ctx.get(dut.init), ctx.get(dut.last)
+                assert ctx.get(dut.group) * units == lane0
+                lasts += last
+                for i in range(units):
+                    if active >> i & 1:
+                        got.append((lane0 + i, bool(init), bool(final >> i & 1)))
+            await ctx.tick()
+            ctx.set(dut.next, 0)
+        assert lasts == 1
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(tb)
+    sim.run()
+    assert got == expected_steps(n, used)
+
+
+@pytest.mark.parametrize("k,lanes,units,word_bits,dist", [
+    (6, 8, 1, 32, "random"), (7, 5, 2, 8, "peaked"), (8, 16, 4, 64, "dominant"), (5, 1, 1, 16, "uniform")])
+def test_decoder_amaranth_sim(k, lanes, units, word_bits, dist):
+    """The whole core in the Amaranth simulator against the golden decoder (small, fast)."""
+    p = DecoderParams(log2_states=8, symbol_bits=5, lanes=16, units=units, word_bits=word_bits)
+    case = make_case(k + lanes, k, lanes, 120, 5, dist)
+    got, res, _ = run_case(p, case, idle=0.2, backpressure=0.3, seed=k)
+    assert res["error"] == 0 and got == case.expected
+
+
+def test_demo_top_checks_itself():
+    """The board demo's self-check passes on a good ROM and fails on a wrong expected checksum."""
+    p = DecoderParams(log2_states=6, symbol_bits=5, lanes=8, units=2, word_bits=32)
+    case = make_case(3, 6, 8, 200, 5, "peaked")
+    results = []
+    for expect in (checksum(case.expected), checksum(case.expected) ^ 1):
+        dut = DemoTop(p, case.entries, case.words(32), case.n_symbols, case.coded.lanes,
+                      case.coded.payload_bits, expect, len(case.expected))
+
+        async def tb(ctx, dut=dut):
+            for _ in range(3000):
+                await ctx.tick()
+                if ctx.get(dut.ok) or ctx.get(dut.fail):
+                    break
+            results.append((ctx.get(dut.ok), ctx.get(dut.fail)))
+
+        sim = Simulator(dut)
+        sim.add_clock(1e-8)
+        sim.add_testbench(tb)
+        sim.run()
+    assert results == [(1, 0), (0, 1)]
+
+
+def run_build(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "hw.build", *args], cwd=cwd, capture_output=True,
+                          text=True, timeout=300)
+
+
+def test_build_writes_verilog_and_json(tmp_path):
+    r = run_build("--states", "64", "--symbol-bits", "4", "--lanes", "8", "--units", "2",
+                  "--word-bits", "16", "--out", str(tmp_path))
+    assert r.returncode == 0, r.stderr
+    v = (tmp_path / "tans_decoder.v").read_text()
+    assert "module tans_decoder" in v and "words__payload" in v
+    meta = json.loads((tmp_path / "tans_decoder.json").read_text())
+    assert meta["params"] == {"log2_states": 6, "symbol_bits": 4, "lanes": 8, "units": 2,
+                              "word_bits": 16, "states": 64}
+    assert meta["error_codes"]["FINAL_STATE"] == 5
+
+
+@pytest.mark.parametrize("args", [["--states", "100"], ["--states", "8192"], ["--word-bits", "12"],
+                                  ["--units", "0"], ["--lanes", "x"], ["--synth", "xilinx"],
+                                  ["--board", "nope"], ["--symbol-bits", "17"]])
+def test_build_rejects_bad_parameters(args, tmp_path):
+    r = run_build(*args, "--out", str(tmp_path))
+    assert r.returncode != 0
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and "error" in lines[0] and "Traceback" not in r.stderr, r.stderr
+
+
+def test_synth_ice40_report(tmp_path):
+    """`--synth ice40` runs yosys and nextpnr and writes a report with real resource counts."""
+    r = run_build("--states", "32", "--symbol-bits", "4", "--lanes", "4", "--out", str(tmp_path),
+                  "--synth", "ice40")
+    assert r.returncode == 0, r.stderr
+    rep = json.loads((tmp_path / "ice40" / "report.json").read_text())
+    assert rep["part"] == "iCE40UP5K-SG48"
+    assert rep["luts"] > 50 and rep["ffs"] > 50 and rep["brams"] >= 1 and rep["fmax_mhz"] > 1
+    assert "LUT4" in r.stdout and "[hw.synth]" in r.stderr
+
+
+def test_board_icebreaker_bitstream(tmp_path):
+    """`--board icebreaker` places, routes and packs the self-checking demo into a bitstream."""
+    r = run_build("--states", "64", "--lanes", "8", "--out", str(tmp_path), "--board", "icebreaker")
+    assert r.returncode == 0, r.stderr
+    bit = tmp_path / "board_icebreaker" / "top.bin"
+    assert bit.exists() and bit.stat().st_size > 50_000
+    assert (tmp_path / "board_icebreaker" / "top.pcf").read_text() == \
+        (ROOT / "constraints" / "icebreaker.pcf").read_text()

@@ -1,0 +1,111 @@
+"""Compress / golden decode / evaluate exactness, post-training compression, report and plots."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from sw import container as ct
+from sw.compress import compress_checkpoint, compress_module
+from sw.evaluate import check_against_checkpoint, evaluate_container, golden_integers, golden_values
+from sw.models import build_model
+from sw.report import format_table, plot, summarize
+from sw.tans import format as fmt
+from sw.train import Trainer, TrainConfig
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    d = tmp_path_factory.mktemp("pipe")
+    cfg = TrainConfig(model="lenet5", data="sklearn-digits", n_train=300, n_test=100, batch_size=32,
+                      float_epochs=2, qat_epochs=2, finetune_epochs=1, target_bits_per_weight=1.5, lam_lr=0.2)
+    t = Trainer(cfg, d / "ck.pt", progress=False, log=lambda *a: None)
+    t.run()
+    compress_checkpoint(d / "ck.pt", d / "m.tans")
+    return d, t
+
+
+def test_container_layout(trained):
+    d, t = trained
+    c = ct.read(d / "m.tans")
+    assert c.metadata["model"] == "lenet5" and c.metadata["coded"] == ["conv2.weight", "fc1.weight", "fc2.weight"]
+    fc1 = c["fc1.weight"]
+    assert fc1.kind == fmt.KIND_TANS and fc1.quant == fmt.QUANT_ZERO_POINT
+    assert fc1.lane_axis == 1 and fc1.coded.lanes == fc1.shape[1]      # one lane per input channel
+    assert fc1.coded.log2_states == 8 and fc1.bins % 2 == 1 and fc1.zero_point == (fc1.bins - 1) // 2
+    assert c["conv1.weight"].kind == fmt.KIND_RAW_INT8 and c["fc3.weight"].kind == fmt.KIND_RAW_INT8
+    assert c["fc1.bias"].kind == fmt.KIND_RAW_F32
+
+
+def test_golden_decode_equals_quantized(trained):
+    d, t = trained
+    c = ct.read(d / "m.tans")
+    exported = t.qmodel.export()
+    for name, e in exported.items():
+        assert np.array_equal(golden_integers(c[name]), e["integers"]), name
+        assert np.array_equal(golden_values(c[name]), e["values"]), name
+        assert np.array_equal(c[name].values(), e["values"]), name    # fast decoder agrees
+    assert check_against_checkpoint(c, d / "ck.pt")["exact"]
+
+
+def test_evaluate_reports_same_accuracy_as_quantized_model(trained):
+    d, t = trained
+    r = evaluate_container(d / "m.tans")
+    assert r["exact"] is True and r["mismatched_layers"] == []
+    assert r["decoded_accuracy"] == r["quantized_accuracy"]
+    assert r["float_accuracy"] == t.results["float_accuracy"]
+
+
+def test_mismatch_is_detected(trained, tmp_path):
+    d, t = trained
+    c = ct.read(d / "m.tans")
+    e = t.qmodel.export()["fc2.weight"]
+    ints = e["integers"].copy()
+    ints.flat[0] = -ints.flat[0] if ints.flat[0] else 1
+    zp = c["fc2.weight"].zero_point
+    bad = ct.tans_tensor("fc2.weight", ints + zp, lanes=ints.shape[1], lane_axis=1, quant=fmt.QUANT_ZERO_POINT,
+                         bins=c["fc2.weight"].bins, zero_point=zp, steps=e["steps"], step_axis=0)
+    c.tensors = [bad if x.name == "fc2.weight" else x for x in c.tensors]
+    chk = check_against_checkpoint(c, d / "ck.pt")
+    assert not chk["exact"] and chk["mismatched_layers"] == ["fc2.weight"]
+
+
+def test_report_and_plots(trained, tmp_path):
+    d, _ = trained
+    c = ct.read(d / "m.tans")
+    s = summarize(c, d / "m.tans")
+    coded = [r for r in s["layers"] if r["kind"] == "tans"]
+    assert len(coded) == 3 and s["coded_weights"] == sum(r["weights"] for r in coded)
+    assert s["coded_bits_per_weight"] >= s["entropy_bits_per_weight"]     # tANS cannot beat the bound
+    assert s["total_bytes"] == (d / "m.tans").stat().st_size
+    assert "fc1.weight" in format_table(s)
+    files = plot(s, tmp_path / "plots")
+    for f in files:
+        assert open(f, "rb").read(8) == b"\x89PNG\r\n\x1a\n"
+
+
+def test_post_training_compression_of_a_user_module(tmp_path):
+    torch.manual_seed(0)
+    net = build_model("resnet18", {"image_size": 8})
+    c, qm = compress_module(net, tmp_path / "r.tans", bins=9, model_name="resnet18",
+                            model_config={"image_size": 8})
+    back = build_model("resnet18", {"image_size": 8})
+    from sw.evaluate import decoded_state_dict
+    back.load_state_dict(decoded_state_dict(ct.read(tmp_path / "r.tans")))
+    qm.eval()
+    x = torch.randn(2, 1, 8, 8)
+    back.eval()
+    assert torch.equal(back(x), qm(x))
+    assert c["layers.0.conv1.weight"].bins == 9
+    assert c["layers.0.bn1.num_batches_tracked"].kind == fmt.KIND_RAW_F32
+
+
+def test_code_first_last_option(tmp_path):
+    torch.manual_seed(0)
+    net = build_model("lenet5", {"image_size": 8})
+    c, qm = compress_module(net, tmp_path / "all.tans", bins=5, code_first_last=True)
+    assert all(qm.coded.values())
+    assert c["conv1.weight"].kind == fmt.KIND_TANS and c["fc3.weight"].kind == fmt.KIND_TANS
+    assert c["conv1.weight"].bins == 5
+    back = ct.read(tmp_path / "all.tans")
+    assert np.array_equal(golden_values(back["fc3.weight"]), qm.export()["fc3.weight"]["values"])
