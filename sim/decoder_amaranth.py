@@ -13,6 +13,18 @@ from hw.params import DecoderParams
 from .decoder_vectors import Case
 
 
+async def send_packet(ctx, port, words: list[int], rnd, idle: float) -> None:
+    """Send words on a `{data, last}` stream port, `last` on the final one, with random idle gaps."""
+    for i, w in enumerate(words):
+        while rnd.random() < idle:
+            await ctx.tick()
+        ctx.set(port.payload.data, w)
+        ctx.set(port.payload.last, i == len(words) - 1)
+        ctx.set(port.valid, 1)
+        await ctx.tick().until(port.ready)
+        ctx.set(port.valid, 0)
+
+
 def run_case(p: DecoderParams, case: Case, *, idle: float = 0.0, backpressure: float = 0.0,
              seed: int = 0, max_cycles: int = 200_000) -> tuple[list[tuple[int, int]], dict, int]:
     """Load the table, send the command and payload; return (lane, symbol) list, status, cycles."""
@@ -37,15 +49,7 @@ def run_case(p: DecoderParams, case: Case, *, idle: float = 0.0, backpressure: f
         ctx.set(dut.cmd.valid, 1)
         await ctx.tick().until(dut.cmd.ready)
         ctx.set(dut.cmd.valid, 0)
-        words = case.words(p.word_bits)
-        for i, w in enumerate(words):
-            while rnd.random() < idle:
-                await ctx.tick()
-            ctx.set(dut.words.payload.data, w)
-            ctx.set(dut.words.payload.last, i == len(words) - 1)
-            ctx.set(dut.words.valid, 1)
-            await ctx.tick().until(dut.words.ready)
-            ctx.set(dut.words.valid, 0)
+        await send_packet(ctx, dut.words, case.words(p.word_bits), rnd, idle)
 
     async def sink(ctx):
         cycles = 0

