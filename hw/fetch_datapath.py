@@ -18,7 +18,9 @@ Weight stream order (what the compute array receives):
   coded as (C, O, KH, KW), lane c holds input channel c, and round t = (o, ky, kx) in
   C order delivers w[o, 0..C-1, ky, kx]: output channel major, kernel position next,
   input channel fastest -- one C-wide dot-product operand per round, what an
-  input-channel-parallel (or weight-stationary systolic) array consumes.
+  input-channel-parallel (or weight-stationary systolic) array consumes. When a layer has
+  more input channels than `compress --max-lanes` (64 by default), each of its L lanes holds
+  C/L whole consecutive channels and round t delivers element t of every lane's channel run.
   `hw.image.expected_stream` computes this order from a container.
 * raw 8-bit tensors: C order of the tensor as stored.
 

@@ -27,29 +27,45 @@ def load_coded(path: str | os.PathLike) -> Coded:
                  z["payload"].tobytes(), int(z["payload_bits"]))
 
 
-def smallest_coded_tensor(c: ct.Container) -> ct.Tensor:
-    """The coded tensor with the fewest symbols (the quickest to simulate)."""
+def coded_tensors(c: ct.Container) -> list[ct.Tensor]:
+    """The container's tANS-coded tensors (what the hardware decoder decodes)."""
     coded = [t for t in c.tensors if t.kind == fmt.KIND_TANS and t.size]
     if not coded:
         raise ValueError("the container holds no tANS-coded tensor to check in hardware")
-    return min(coded, key=lambda t: t.size)
+    return coded
 
 
-def check_tensor(tensor: ct.Tensor, units: int = 1, word_bits: int = 32) -> dict:
-    """Build a decoder core sized for the tensor, decode it in Verilator, return the comparison."""
+def core_for(tensors: list[ct.Tensor], units: int = 1, word_bits: int = 32):
+    """The smallest decoder core that decodes every one of these tensors."""
     from hw.params import DecoderParams
-    from sim.decoder_build import run
+    return DecoderParams(log2_states=max(t.coded.log2_states for t in tensors),
+                         symbol_bits=max(max(1, (t.coded.alphabet - 1).bit_length()) for t in tensors),
+                         lanes=max(t.coded.lanes for t in tensors), units=units, word_bits=word_bits)
 
-    coded = tensor.coded
-    p = DecoderParams(log2_states=coded.log2_states, symbol_bits=max(1, (coded.alphabet - 1).bit_length()),
-                      lanes=coded.lanes, units=units, word_bits=word_bits)
+
+def check_tensors(tensors: list[ct.Tensor], units: int = 1, word_bits: int = 32) -> list[dict]:
+    """Decode the tensors back to back in one Verilated core; per tensor, the comparison
+    with the golden decoder (bit_exact, mismatches, error flags, cycles)."""
+    from sim.decoder_build import run
+    p = core_for(tensors, units, word_bits)
     with tempfile.TemporaryDirectory(prefix="tans-layer-") as tmp:
-        case, result = Path(tmp) / "case.npz", Path(tmp) / "result.json"
-        save_coded(coded, case)
-        run(p, testcase="test_layer", test_module="sim.tb_layer",
-            extra_env={"TANS_LAYER_CASE": str(case), "TANS_LAYER_RESULT": str(result)})
+        cases = []
+        for i, t in enumerate(tensors):
+            cases.append(Path(tmp) / f"case{i}.npz")
+            save_coded(t.coded, cases[-1])
+        result = Path(tmp) / "result.json"
+        run(p, testcase="test_layers", test_module="sim.tb_layer",
+            extra_env={"TANS_LAYER_CASES": os.pathsep.join(map(str, cases)), "TANS_LAYER_RESULT": str(result)})
         if not result.exists():
             raise RuntimeError("the Verilator simulation ended without a result")
         out = json.loads(result.read_text())
-    out.update(tensor=tensor.name, lanes=coded.lanes, states=coded.states, units=units, word_bits=word_bits)
+    for r, t in zip(out, tensors):
+        r.update(tensor=t.name, lanes=t.coded.lanes, states=t.coded.states)
     return out
+
+
+def core_summary(tensors: list[ct.Tensor], units: int = 1, word_bits: int = 32) -> dict:
+    """The parameters of the core `check_tensors` builds, for reports."""
+    p = core_for(tensors, units, word_bits)
+    return {"states": 1 << p.log2_states, "symbol_bits": p.symbol_bits, "lanes": p.lanes, "units": p.units,
+            "word_bits": p.word_bits}

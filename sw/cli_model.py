@@ -130,7 +130,7 @@ def cmd_compress(args: argparse.Namespace) -> int:
     except Exception as e:
         raise ValueError(f"{src}: not a checkpoint or state_dict readable by torch ({type(e).__name__})") from None
     if isinstance(obj, dict) and obj.get("format") == CHECKPOINT_FORMAT and not args.bins:
-        c = compress_checkpoint(src, args.output, args.states, not args.single_lane)
+        c = compress_checkpoint(src, args.output, args.states, max_lanes_of(args))
     else:
         if not args.model:
             raise ValueError(f"{src} is not a `train` checkpoint: post-training compression of a state_dict "
@@ -144,7 +144,7 @@ def cmd_compress(args: argparse.Namespace) -> int:
             raise ValueError(f"{src}: weights do not fit model {args.model!r}: {str(e).splitlines()[0]}") from None
         data = {"spec": args.data} if args.data else {}
         c, _ = compress_module(net, args.output, args.bins or 15, args.model, config, args.code_first_last,
-                               args.states, not args.single_lane, data)
+                               args.states, max_lanes_of(args), data)
     s = summarize(c, args.output)
     out = {k: v for k, v in s.items() if k != "layers"}
     if args.json:
@@ -206,6 +206,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0 if s["decoded_equals_quantized"] and hw_ok else 2
 
 
+def max_lanes_of(args: argparse.Namespace) -> int:
+    """The lane cap of `compress`: --single-lane is --max-lanes 1."""
+    if args.max_lanes < 0:
+        raise ValueError(f"--max-lanes must be 0 (no cap) or positive, got {args.max_lanes}")
+    return 1 if args.single_lane else args.max_lanes
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the model pipeline subcommands to the CLI."""
     t = sub.add_parser("train", help="train a float baseline, then entropy-driven QAT (checkpointed, resumable)")
@@ -221,7 +228,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     c.add_argument("checkpoint", help="CHECKPOINT from `train`, or a state_dict .pt with --model")
     c.add_argument("-o", "--output", required=True, help="MODEL.tans")
     c.add_argument("--states", type=_states, default=fmt.DEFAULT_LOG2_STATES, help="tANS states (default 256)")
-    c.add_argument("--single-lane", action="store_true", help="one lane per tensor instead of one per input channel")
+    c.add_argument("--max-lanes", type=int, default=fmt.DEFAULT_LANES,
+                   help="lanes per layer at most, each of whole input channels (default 64, the hardware "
+                        "core's default; 0: one lane per input channel)")
+    c.add_argument("--single-lane", action="store_true", help="one lane per tensor (same as --max-lanes 1)")
     c.add_argument("--model", help="post-training: model of the state_dict (lenet5, resnet18, package.module:factory)")
     c.add_argument("--model-config", help="post-training: JSON keyword arguments of the model")
     c.add_argument("--bins", type=_odd_bins, help="post-training: bins of the coded layers (default 15)")
@@ -248,7 +258,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_train_options(u, (6, 8, 3))
     u.add_argument("--out", default="out", help="output folder (default ./out)")
     u.add_argument("--no-plots", action="store_true")
-    u.add_argument("--no-hw", action="store_true", help="skip decoding a layer in the Verilated decoder core")
+    u.add_argument("--no-hw", action="store_true", help="skip decoding the coded layers in the Verilated decoder core")
     u.add_argument("--quiet", action="store_true", help="no progress bars")
     u.add_argument("--json", action="store_true", help="print one JSON summary")
     u.set_defaults(func=cmd_run)

@@ -16,14 +16,23 @@ from .train import load_checkpoint, restore
 CONTAINER_KIND = "sw-model-1"
 
 
-def lanes_for(shape: tuple[int, ...], per_input_channel: bool) -> tuple[int, int]:
-    """(lanes, lane_axis): one lane per input channel (axis 1) as in the paper, or one lane."""
-    if per_input_channel and len(shape) > 1 and shape[1] >= 1:
-        return int(shape[1]), 1
-    return 1, fmt.NO_AXIS
+def lanes_for(shape: tuple[int, ...], max_lanes: int = fmt.DEFAULT_LANES) -> tuple[int, int]:
+    """(lanes, lane_axis): lanes of whole input channels (axis 1), as in the paper.
+
+    One lane per input channel when there are at most `max_lanes` of them (0: no cap);
+    otherwise the largest divisor of the channel count within the cap, so every lane
+    still holds whole channels, each lane costs its k-bit initial state only once, and
+    a decoder core built with `max_lanes` lanes (64 by default) decodes every layer.
+    """
+    if len(shape) < 2 or shape[1] < 1:
+        return 1, fmt.NO_AXIS
+    c = int(shape[1])
+    if max_lanes <= 0 or c <= max_lanes:
+        return c, 1
+    return max(d for d in range(1, max_lanes + 1) if c % d == 0), 1
 
 
-def quantized_tensor(name: str, e: dict, log2_states: int, per_input_channel: bool) -> ct.Tensor:
+def quantized_tensor(name: str, e: dict, log2_states: int, max_lanes: int) -> ct.Tensor:
     """Container tensor of one quantized layer: tANS zero-point symbols, or raw int8."""
     ints = e["integers"]
     steps = e["steps"]
@@ -31,7 +40,7 @@ def quantized_tensor(name: str, e: dict, log2_states: int, per_input_channel: bo
     if e["coded"]:
         bins = int(e["bins"])
         zp = (bins - 1) // 2
-        lanes, axis = lanes_for(ints.shape, per_input_channel)
+        lanes, axis = lanes_for(ints.shape, max_lanes)
         return ct.tans_tensor(name, (ints + zp).astype(np.int64), log2_states=log2_states, lanes=lanes,
                               lane_axis=axis, dtype=np.float32, quant=fmt.QUANT_ZERO_POINT, bins=bins,
                               zero_point=zp, steps=steps, step_axis=step_axis)
@@ -39,13 +48,13 @@ def quantized_tensor(name: str, e: dict, log2_states: int, per_input_channel: bo
 
 
 def build_container(qmodel: QuantizedModel, metadata: dict, log2_states: int = fmt.DEFAULT_LOG2_STATES,
-                    per_input_channel: bool = True) -> ct.Container:
+                    max_lanes: int = fmt.DEFAULT_LANES) -> ct.Container:
     """Every state-dict entry of the model: quantized weights coded/int8, the rest float32."""
     exported = qmodel.export()
     tensors = []
     for name, value in qmodel.base.state_dict().items():
         if name in exported:
-            tensors.append(quantized_tensor(name, exported[name], log2_states, per_input_channel))
+            tensors.append(quantized_tensor(name, exported[name], log2_states, max_lanes))
         else:
             tensors.append(ct.f32_tensor(name, value.detach().cpu().numpy()))
     meta = dict(metadata)
@@ -61,7 +70,8 @@ def sha256_of(path: str | Path) -> str:
 
 
 def compress_checkpoint(checkpoint: str | Path, output: str | Path,
-                        log2_states: int = fmt.DEFAULT_LOG2_STATES, per_input_channel: bool = True) -> ct.Container:
+                        log2_states: int = fmt.DEFAULT_LOG2_STATES,
+                        max_lanes: int = fmt.DEFAULT_LANES) -> ct.Container:
     """Compress a `train` checkpoint; the metadata lets `evaluate` rebuild model and data."""
     state = load_checkpoint(checkpoint)
     if state["phase"] == "float":
@@ -72,14 +82,14 @@ def compress_checkpoint(checkpoint: str | Path, output: str | Path,
             "data": {"spec": cfg.data, "n_train": cfg.n_train, "n_test": cfg.n_test, "seed": cfg.seed},
             "checkpoint": str(Path(checkpoint).resolve()), "checkpoint_sha256": sha256_of(checkpoint),
             "results": state.get("results", {}), "phase": state["phase"]}
-    c = build_container(qmodel, meta, log2_states, per_input_channel)
+    c = build_container(qmodel, meta, log2_states, max_lanes)
     ct.write(output, c)
     return c
 
 
 def compress_module(model: nn.Module, output: str | Path, bins: int = 15, model_name: str = "",
                     model_config: dict | None = None, code_first_last: bool = False,
-                    log2_states: int = fmt.DEFAULT_LOG2_STATES, per_input_channel: bool = True,
+                    log2_states: int = fmt.DEFAULT_LOG2_STATES, max_lanes: int = fmt.DEFAULT_LANES,
                     data: dict | None = None) -> tuple[ct.Container, QuantizedModel]:
     """Post-training compression of any module (or its state_dict loaded into one) at fixed bins."""
     qmodel = QuantizedModel(model, QuantConfig(init_bins=bins, learn_bins=False,
@@ -88,7 +98,7 @@ def compress_module(model: nn.Module, output: str | Path, bins: int = 15, model_
     qmodel.eval()
     meta = {"model": model_name, "model_config": model_config or {}, "quant": qmodel.config.to_dict(),
             "data": data or {}, "post_training": True}
-    c = build_container(qmodel, meta, log2_states, per_input_channel)
+    c = build_container(qmodel, meta, log2_states, max_lanes)
     ct.write(output, c)
     return c, qmodel
 

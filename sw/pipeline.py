@@ -39,11 +39,14 @@ def run_pipeline(out_dir: str | Path, cfg: TrainConfig | None = None, progress: 
         files += plot(summ, out / "plots")
     hw = None
     if hardware:
-        from sim.layer_check import check_tensor, smallest_coded_tensor
-        layer = smallest_coded_tensor(ct.read(model_path))
-        log(f"[5/5] hardware: decoding {layer.name} ({layer.size} weights, {layer.coded.lanes} lanes) in the "
-            "Verilated decoder core and comparing with the golden decoder")
-        hw = check_tensor(layer)
+        from sim.layer_check import check_tensors, coded_tensors, core_summary
+        layers = coded_tensors(ct.read(model_path))
+        core = core_summary(layers)
+        log(f"[5/5] hardware: decoding the {len(layers)} coded layers back to back in one Verilated decoder "
+            f"core (l={core['states']}, {core['symbol_bits']}-bit symbols, {core['lanes']} lanes) and "
+            "comparing every symbol with the golden decoder")
+        hw = {"core": core, "layers": check_tensors(layers)}
+        hw["bit_exact"] = all(r["bit_exact"] for r in hw["layers"])
     summary = {
         "model": cfg.model, "data": cfg.data, "train_examples": len(trainer.data.x_train),
         "test_examples": len(trainer.data.x_test),
@@ -86,9 +89,16 @@ def format_summary(s: dict) -> str:
 
 
 def hardware_line(hw: dict | None) -> str:
-    """One summary line for the Verilator check of a layer."""
+    """Summary lines for the Verilator check of the coded layers."""
     if hw is None:
         return "hardware decode         not run (--no-hw)"
-    verdict = "bit-exact" if hw["bit_exact"] else f"DIFFERS ({hw['mismatches']} mismatches, error {hw['error_code']})"
-    return (f"hardware decode         {hw['tensor']}: {hw['symbols']} symbols {verdict} against the golden "
-            f"decoder (Verilator, {hw['cycles']} cycles, {hw['symbols_per_cycle']:.2f} symbols/cycle)")
+    lines = []
+    for r in hw["layers"]:
+        verdict = "bit-exact" if r["bit_exact"] else \
+            f"DIFFERS ({r['mismatches']} mismatches, error code {r['error_code']})"
+        lines.append(f"{r['tensor']}: {r['symbols']} symbols {verdict} ({r['cycles']} cycles, "
+                     f"{r['symbols_per_cycle']:.2f} symbols/cycle)")
+    core = hw["core"]
+    head = (f"hardware decode         one core (l={core['states']}, {core['lanes']} lanes, P={core['units']}) "
+            "in Verilator against the golden decoder:")
+    return "\n".join([head] + ["                          " + x for x in lines])

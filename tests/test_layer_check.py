@@ -3,7 +3,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sim.layer_check import check_tensor, load_coded, save_coded, smallest_coded_tensor
+from sim.layer_check import check_tensors, coded_tensors, load_coded, save_coded
 from sw import container as ct
 from sw.tans.codec import Coded
 
@@ -15,16 +15,20 @@ def test_save_load_roundtrip(tmp_path):
     assert back.payload == t.coded.payload and np.array_equal(back.norm, t.coded.norm)
 
 
-def test_trained_layer_is_bit_exact_and_damage_is_caught():
+def test_trained_layers_are_bit_exact_and_damage_is_caught():
+    """Every coded layer of a trained network through one core, then a damaged copy of one."""
     from sim.system_demo import cached_demo
-    c = ct.read(cached_demo())
-    layer = smallest_coded_tensor(c)
-    res = check_tensor(layer)
-    assert res["bit_exact"] and res["symbols"] == layer.size and res["mismatches"] == 0
-    # the same check fails on a damaged stream: the comparison can fail
-    data = bytearray(layer.coded.payload)
+    layers = coded_tensors(ct.read(cached_demo()))
+    first = layers[0]
+    c = first.coded
+    data = bytearray(c.payload)
     data[len(data) // 3] ^= 0x24
-    c2 = layer.coded
-    layer.coded = Coded(c2.log2_states, c2.lanes, c2.n_symbols, c2.norm, bytes(data), c2.payload_bits)
-    bad = check_tensor(layer)
+    damaged = ct.Tensor(first.name + ".damaged", first.shape, first.dtype, first.kind, first.quant,
+                        first.bins, first.zero_point, first.step_axis, first.steps, first.lane_axis,
+                        Coded(c.log2_states, c.lanes, c.n_symbols, c.norm, bytes(data), c.payload_bits))
+    res = check_tensors(layers + [damaged] + layers[:1])
+    for r, t in zip(res, layers):
+        assert r["bit_exact"] and r["symbols"] == t.size and r["mismatches"] == 0, r
+    bad = res[len(layers)]
     assert not bad["bit_exact"] and bad["golden_failed"] and bad["hardware_error"]
+    assert res[-1]["bit_exact"]        # the core decodes correctly again right after the error

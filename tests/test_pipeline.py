@@ -31,7 +31,9 @@ def test_container_layout(trained):
     assert c.metadata["model"] == "lenet5" and c.metadata["coded"] == ["conv2.weight", "fc1.weight", "fc2.weight"]
     fc1 = c["fc1.weight"]
     assert fc1.kind == fmt.KIND_TANS and fc1.quant == fmt.QUANT_ZERO_POINT
-    assert fc1.lane_axis == 1 and fc1.coded.lanes == fc1.shape[1]      # one lane per input channel
+    # lanes of whole input channels, at most 64 (the default hardware core)
+    assert fc1.lane_axis == 1 and fc1.coded.lanes <= 64 and fc1.shape[1] % fc1.coded.lanes == 0
+    assert c["conv2.weight"].coded.lanes == c["conv2.weight"].shape[1]   # 6 input channels, one lane each
     assert fc1.coded.log2_states == 8 and fc1.bins % 2 == 1 and fc1.zero_point == (fc1.bins - 1) // 2
     assert c["conv1.weight"].kind == fmt.KIND_RAW_INT8 and c["fc3.weight"].kind == fmt.KIND_RAW_INT8
     assert c["fc1.bias"].kind == fmt.KIND_RAW_F32
@@ -109,3 +111,13 @@ def test_code_first_last_option(tmp_path):
     assert c["conv1.weight"].bins == 5
     back = ct.read(tmp_path / "all.tans")
     assert np.array_equal(back["fc3.weight"].values(golden=True), qm.export()["fc3.weight"]["values"])
+
+
+def test_lanes_hold_whole_input_channels_within_the_cap():
+    from sw.compress import lanes_for
+    assert lanes_for((120, 400), 64) == (50, 1)      # 8 channels per lane
+    assert lanes_for((84, 120), 64) == (60, 1)
+    assert lanes_for((16, 6, 5, 5), 64) == (6, 1)    # one lane per channel under the cap
+    assert lanes_for((10, 97), 64) == (1, 1)         # a prime count above the cap: one lane
+    assert lanes_for((120, 400), 0) == (400, 1)      # no cap
+    assert lanes_for((7,), 64) == (1, fmt.NO_AXIS)
