@@ -17,16 +17,17 @@ ERR_TRUNCATED = 1
 def encode_kernel(symbols, lanes, log2_states, norm, start, next_state, final_state):
     """Encode lanes backwards; return (payload bytes, payload bit count).
 
-    Pass 1 steps all lanes in lockstep from their last symbol to their first and keeps
-    each step's output bits as one uint16 (chunk | nb << 12, in decode-step order);
-    pass 2 writes the initial states and the chunks forward as little-endian words.
+    Pass 1 encodes each lane from its last symbol to its first and keeps each step's
+    output bits as one uint16 (chunk | nb << 12) at its decode-step position, after the
+    lanes' initial states; pass 2 writes all those fields forward as little-endian words.
     """
     n = symbols.size
     l = 1 << log2_states
     q = n // lanes
     rem = n - q * lanes
-    packed = np.empty(n, dtype=np.uint16)
-    state = np.full(lanes, l + final_state, dtype=np.int64)
+    # every bit field of the payload, in stream order, as value | width << 12 (k <= 12):
+    # the lanes' initial states first, then the decode steps' chunks
+    packed = np.empty(lanes + n, dtype=np.uint16)
     total = lanes * log2_states
     # nb = t_s - (x < thr_s) brings x into [n_s, 2n_s): t_s = k + 1 - bitlen(n_s), thr_s = n_s << t_s
     t_s = np.zeros(norm.size, dtype=np.int64)
@@ -47,24 +48,16 @@ def encode_kernel(symbols, lanes, log2_states, norm, start, next_state, final_st
         for r in range(q - (0 if j < rem else 1), -1, -1):
             s = symbols[first + r]
             nb = t_s[s] - (1 if x < thr_s[s] else 0)
-            packed[r * lanes + j] = (x & ((1 << nb) - 1)) | (nb << 12)
+            packed[lanes + r * lanes + j] = (x & ((1 << nb) - 1)) | (nb << 12)
             total += nb
             x = l + next_state[rebase[s] + (x >> nb)]
-        state[j] = x
+        packed[j] = (x - l) | (log2_states << 12)
     nwords = (total + 63) // 64 * 2
     out = np.zeros(nwords, dtype=np.uint32)
     acc = np.uint64(0)
     fill = 0
     pos = 0
-    for j in range(lanes):
-        acc |= np.uint64(state[j] - l) << np.uint64(fill)
-        fill += log2_states
-        if fill >= 32:
-            out[pos] = np.uint32(acc & np.uint64(0xFFFFFFFF))
-            acc >>= np.uint64(32)
-            fill -= 32
-            pos += 1
-    for d in range(n):
+    for d in range(lanes + n):
         v = packed[d]
         nb = v >> 12
         acc |= np.uint64(v & 0xFFF) << np.uint64(fill)
