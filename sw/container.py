@@ -302,7 +302,7 @@ def decode_record(body: bytes, index: int) -> Tensor:
             raise FormatError(f"tensor {name!r}: alphabet of {alphabet} symbols is too large")
         norm = r.array("u2", alphabet).astype(np.int64)
         payload_bits = r.get("Q")
-        payload = r.take(((payload_bits + 63) // 64) * 8)
+        payload = r.take(fmt.payload_bytes(payload_bits))
         if n == 0:
             if lanes or alphabet or payload_bits:
                 raise FormatError(f"tensor {name!r}: an empty tensor with a payload")

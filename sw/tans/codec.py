@@ -89,7 +89,7 @@ def encode(symbols: np.ndarray, log2_states: int = fmt.DEFAULT_LOG2_STATES,
             raise InputError("the given table has no slot for some symbol of the input")
     _, enc = build_tables(norm, log2_states)
     words, bits = kernels.encode_kernel(flat, int(lanes), int(log2_states), enc.norm, enc.start,
-                                          enc.next_state, fmt.FINAL_STATE)
+                                          enc.next_state, fmt.FINAL_STATE, fmt.PAYLOAD_ALIGN_BYTES)
     if sys.byteorder != "little":  # the kernel writes host-order 32-bit words
         words = words.view(np.uint32).byteswap().view(np.uint8)
     return Coded(int(log2_states), int(lanes), int(flat.size), norm, words.tobytes(), int(bits))
@@ -98,7 +98,7 @@ def encode(symbols: np.ndarray, log2_states: int = fmt.DEFAULT_LOG2_STATES,
 def check_payload_size(coded: Coded) -> np.ndarray:
     """Return the payload as uint8, after checking its size agrees with the bit count."""
     payload = np.frombuffer(coded.payload, dtype=np.uint8)
-    expect = ((coded.payload_bits + 63) // 64) * 8
+    expect = fmt.payload_bytes(coded.payload_bits)
     if payload.size != expect:
         raise FormatError(f"payload holds {payload.size} bytes, but {coded.payload_bits} bits "
                           f"need {expect} (truncated or damaged)")

@@ -62,6 +62,12 @@ def dtype_code(dtype: np.dtype) -> int:
         raise ValueError(f"dtype {np.dtype(dtype)} cannot be stored in a .tans container") from None
 
 
+def payload_bytes(payload_bits: int) -> int:
+    """Length of a payload of `payload_bits` coded bits, zero-padded to PAYLOAD_ALIGN_BYTES."""
+    align_bits = 8 * PAYLOAD_ALIGN_BYTES
+    return (payload_bits + align_bits - 1) // align_bits * PAYLOAD_ALIGN_BYTES
+
+
 def states_of(log2_states: int) -> int:
     """Number of states l for a table of 2**log2_states entries."""
     return 1 << log2_states

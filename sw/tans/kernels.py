@@ -14,7 +14,7 @@ ERR_TRUNCATED = 1
 
 
 @numba.njit(cache=True, nogil=True)
-def encode_kernel(symbols, lanes, log2_states, norm, start, next_state, final_state):
+def encode_kernel(symbols, lanes, log2_states, norm, start, next_state, final_state, align_bytes):
     """Encode lanes backwards; return (payload bytes, payload bit count).
 
     Pass 1 encodes each lane from its last symbol to its first and keeps each step's
@@ -52,7 +52,8 @@ def encode_kernel(symbols, lanes, log2_states, norm, start, next_state, final_st
             total += nb
             x = l + next_state[rebase[s] + (x >> nb)]
         packed[j] = (x - l) | (log2_states << 12)
-    nwords = (total + 63) // 64 * 2
+    align_bits = 8 * align_bytes
+    nwords = (total + align_bits - 1) // align_bits * (align_bytes // 4)
     out = np.zeros(nwords, dtype=np.uint32)
     acc = np.uint64(0)
     fill = 0
