@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from amaranth import Cat, Module, Mux, Signal
-from amaranth.lib import data, memory, stream, wiring
+from amaranth.lib import data, fifo, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from sw.tans import format as fmt
@@ -12,7 +12,6 @@ from .layouts import (ErrorCode, command_layout, entry_layout, output_layout, st
                       table_load_layout, word_layout)
 from .params import DecoderParams
 from .schedule import GroupScheduler
-from .skid import StreamBuffer
 from .table import DecodeTable
 
 
@@ -20,11 +19,13 @@ def group_info_layout(p: DecoderParams) -> data.StructLayout:
     """What travels down the pipeline with each lane group."""
     return data.StructLayout({
         "group": range(p.groups), "lane0": range(p.lanes + p.units + 1), "active": p.units,
-        "final": p.units, "init": 1, "last": 1, "first": 1,
+        "final": p.units, "init": 1, "last": 1,
     })
 
 
-PIPELINE_DEPTH = 6   #: cycles from a lane's state read to its write back: lanes/P >= this is full rate
+PIPELINE_DEPTH = 7   #: cycles from a lane's state read to its write back: lanes/P >= this is full rate
+READ_STAGE = 4       #: cycles from a group's issue to its bit-buffer read
+OUT_FIFO_DEPTH = PIPELINE_DEPTH + 5   #: holds every group in flight, plus slack for full rate
 
 
 class TansDecoder(wiring.Component):
@@ -41,15 +42,19 @@ class TansDecoder(wiring.Component):
       status -- busy; done and error/error_code hold from the command's end to the next command.
 
     Pipeline: issue (lane-state read) -> table read -> table output register -> entry decode ->
-    execute (read the bits, emit the symbols) -> write back (next state = base + bits, final-state
-    check). With at least PIPELINE_DEPTH groups of P lanes a round, a lane's previous step is
-    written back before its next one is issued, so the lane vector hides the whole latency and
-    the core runs at P symbols per cycle; with fewer, each round waits for the pipeline to drain.
-    Errors: see `ErrorCode`. After any error the rest of the packet is drained, then `done`.
+    execute (read the bits: coarse shift; emit the symbols) -> fine shift of the bits -> write
+    back (next state = base + bits, final-state check). Nothing stalls after issue: a group is issued only when the output FIFO has room for
+    everything in flight and the bit buffer holds enough bits for every read in flight, both
+    judged from registers. With at least PIPELINE_DEPTH groups of P lanes a round, a lane's
+    previous step is written back before its next one is issued, so the lane vector hides the
+    whole latency and the core runs at P symbols per cycle; with fewer, each round waits for the
+    pipeline to drain. Errors: see `ErrorCode`. After any error the rest of the packet is drained.
+    `ram` selects the table RAM ("generic", or "ecp5" for DP16KD with output registers).
     """
 
-    def __init__(self, p: DecoderParams) -> None:
+    def __init__(self, p: DecoderParams, ram: str = "generic") -> None:
         self.p = p
+        self.ram = ram
         super().__init__({
             "table": In(stream.Signature(table_load_layout(p))),
             "cmd": In(stream.Signature(command_layout(p))),
@@ -63,103 +68,116 @@ class TansDecoder(wiring.Component):
         p = self.p
         K, P = p.log2_states, p.units
         info = group_info_layout(p)
+        ol = output_layout(p)
 
-        m.submodules.table = table = DecodeTable(p)
-        m.submodules.bits = bits = BitBuffer(p)
+        m.submodules.table = table = DecodeTable(p, self.ram)
+        # issue sees the bit count two cycles late (see `open_`): it covers the reads of those two
+        # cycles, of the groups in flight and of the group issued
+        m.submodules.bits = bits = BitBuffer(p, ahead=READ_STAGE + 3, idle_widths_zero=True)
         m.submodules.sched = sched = GroupScheduler(p)
-        # symbols are pushed from the write-back stage, a cycle after the fire that checked room
-        m.submodules.outbuf = outbuf = StreamBuffer(output_layout(p), depth=3, headroom=2)
+        m.submodules.outbuf = outbuf = fifo.SyncFIFOBuffered(width=ol.size, depth=OUT_FIFO_DEPTH)
         wiring.connect(m, wiring.flipped(self.table), table.load)
         wiring.connect(m, wiring.flipped(self.words), bits.words)
-        wiring.connect(m, outbuf.o, wiring.flipped(self.out))
+        m.d.comb += [
+            self.out.valid.eq(outbuf.r_rdy), self.out.payload.eq(outbuf.r_data),
+            outbuf.r_en.eq(self.out.ready),
+        ]
 
         running = Signal()
         error_code = Signal(range(8))
         done = Signal()
 
-        # --- pipeline registers ----------------------------------------------------------------
-        t_valid, r_valid, q_valid, x_valid = Signal(), Signal(), Signal(), Signal()
-        t_info, r_info, q_info, x_info = Signal(info), Signal(info), Signal(info), Signal(info)
-        q_entry = Signal(data.ArrayLayout(entry_layout(p), P), reset_less=True)  # BRAM output reg
+        # --- pipeline registers: no enables, a group moves one stage a cycle ----------------------
+        t_valid, r_valid, q_valid, x_valid, y_valid, z_valid = (Signal(name=f"{s}_valid") for s in "trqxyz")
+        t_info, r_info, q_info, x_info, y_info, z_info = (Signal(info, name=f"{s}_info") for s in "trqxyz")
         x_symbol = Signal(data.ArrayLayout(p.symbol_bits, P))
         x_width = Signal(data.ArrayLayout(range(K + 1), P))    # bits to read (0 if idle unit)
         x_base = Signal(data.ArrayLayout(K, P))
-
-        fire = Signal()
+        busy = Signal()             # a group is in T..Z this cycle (registered)
         short_seen = Signal()       # a read ran past the payload: abort next cycle
-        y_valid = Signal()
-        y_info = Signal(info)
-        advance = Signal()
-        hazard = Signal()
+        dead = Signal()             # a short read happened: nothing after it writes or emits
         few_groups = Signal()       # lanes / P < PIPELINE_DEPTH for this command
+        room = Signal()             # the output FIFO takes every group in flight plus one more
         issue = Signal()
-        # the scheduler runs ahead into a 2-entry buffer, so the stall never reaches its counters
-        m.submodules.groups = groups = StreamBuffer(info)
-        head = groups.o.payload
+        open_ = Signal()
+        few_busy = Signal()         # few_groups and a group in T..Z (registered)
         m.d.comb += [
-            groups.i.valid.eq(sched.valid), sched.next.eq(groups.i.ready),
-            groups.i.payload.eq(Cat(sched.group, sched.lane0, sched.active, sched.final, sched.init,
-                                    sched.last, sched.group == 0)),
-            advance.eq(~x_valid | fire),
             # With >= PIPELINE_DEPTH groups a round, a group's previous step has been written back
             # before it comes round again. With fewer, a new round waits for the pipeline to drain.
-            hazard.eq(few_groups & head.first &
-                      (t_valid | r_valid | q_valid | x_valid | y_valid)),
-            issue.eq(running & advance & groups.o.valid & ~hazard),
-            groups.o.ready.eq(issue),
+            issue.eq(sched.valid & ~(sched.first & few_busy) & open_),
+            sched.next.eq(issue),
+        ]
+        head = Signal(info)
+        m.d.comb += head.eq(Cat(sched.group, sched.lane0, sched.active, sched.final, sched.init,
+                                sched.last))
+        # issue depends on registers only: `open_` is room in the output FIFO and enough bits,
+        # both judged two cycles late (the FIFO takes two more groups than are ever in flight)
+        m.d.sync += [room.eq(outbuf.level < OUT_FIFO_DEPTH - PIPELINE_DEPTH - 1),
+                     open_.eq(room & bits.can_read),
+                     few_busy.eq(few_groups & (issue | t_valid | r_valid | q_valid | x_valid | y_valid))]
+        out_empty = Signal()        # registered: nothing in the output FIFO or being written to it
+        drained = Signal()          # registered: packet taken to its end and every symbol out
+        m.d.sync += out_empty.eq((outbuf.level == 0) & ~outbuf.w_en)
+        m.d.sync += [
+            t_valid.eq(issue), r_valid.eq(t_valid), q_valid.eq(r_valid),
+            x_valid.eq(q_valid),
+            t_info.eq(head), r_info.eq(t_info), q_info.eq(r_info), x_info.eq(q_info),
+            busy.eq(issue | t_valid | r_valid | q_valid | x_valid | y_valid),
         ]
 
         # lane-state banks: unit i holds lanes i, i+P, i+2P, ... at address lane // P
-        state_rd = []
         state_wr = []
         for i in range(P):
             mem = memory.Memory(shape=K, depth=p.groups, init=[])
             m.submodules[f"states{i}"] = mem
             rp, wp = mem.read_port(), mem.write_port()
-            m.d.comb += [rp.addr.eq(head.group), rp.en.eq(advance)]
-            state_rd.append(rp)
+            m.d.comb += [rp.addr.eq(sched.group), table.addr[i].eq(rp.data)]
             state_wr.append(wp)
 
-        # table lookups: address = the lane's state, read while the group moves T -> R
-        m.d.comb += table.en.eq(advance)
+        # entry decode (Q -> X): resolve the initial-state round here, off the execute path
         for i in range(P):
-            m.d.comb += table.addr[i].eq(state_rd[i].data)
-
-        with m.If(advance):
+            e = table.data[i]
             m.d.sync += [
-                t_valid.eq(issue), r_valid.eq(t_valid), q_valid.eq(r_valid), x_valid.eq(q_valid),
-                t_info.eq(head), r_info.eq(t_info), q_info.eq(r_info), x_info.eq(q_info),
+                x_symbol[i].eq(e.symbol),
+                # zero unless a group is read in X next cycle (the bit buffer relies on it)
+                x_width[i].eq(Mux(q_valid & q_info.active[i],
+                                  Mux(q_info.init, table.log2_states, e.nb_bits), 0)),
+                x_base[i].eq(Mux(q_info.init, 0, e.base)),
             ]
-            for i in range(P):   # resolve the initial-state round here, off the execute path
-                e = q_entry[i]
-                m.d.sync += [
-                    q_entry[i].eq(table.data[i]),
-                    x_symbol[i].eq(e.symbol),
-                    x_width[i].eq(Mux(q_info.active[i], Mux(q_info.init, table.log2_states, e.nb_bits), 0)),
-                    x_base[i].eq(Mux(q_info.init, 0, e.base)),
-                ]
 
         # --- execute: read the bits and emit the symbols (all known from the table entry) --------
+        # (the bit buffer's read takes this cycle and the next: its fields arrive in Y)
         y_base = Signal(data.ArrayLayout(K, P))
-        y_fields = Signal(data.ArrayLayout(K, P))
-        y_out = Signal(output_layout(p))
+        y_out = Signal(ol)
         y_emit = Signal()
         count = 0
         for i in range(P):
             m.d.comb += bits.widths[i].eq(x_width[i])
             count = count + x_info.active[i]
-        m.d.comb += [
-            fire.eq(running & ~short_seen & x_valid & outbuf.i.ready & bits.can_read),
-            bits.read.eq(fire),
-        ]
-        m.d.sync += [y_valid.eq(fire & ~bits.short), short_seen.eq(fire & bits.short),
-                     y_emit.eq(fire & ~bits.short & ~x_info.init)]
-        with m.If(fire):
-            m.d.sync += [y_info.eq(x_info), y_fields.eq(Cat(*bits.fields)), y_base.eq(x_base),
-                         y_out.count.eq(count), y_out.last.eq(x_info.last)]
-            for i in range(P):
-                m.d.sync += [y_out.symbols[i].eq(x_symbol[i]), y_out.lanes[i].eq(x_info.lane0 + i)]
-        m.d.comb += [outbuf.i.valid.eq(y_emit), outbuf.i.payload.eq(y_out)]
+        execute = Signal()
+        m.d.comb += [execute.eq(x_valid), bits.read.eq(execute)]
+        m.d.sync += [y_valid.eq(execute), y_emit.eq(execute & ~x_info.init),
+                     y_info.eq(x_info), y_base.eq(x_base),
+                     y_out.count.eq(count), y_out.last.eq(x_info.last)]
+        for i in range(P):
+            m.d.sync += [y_out.symbols[i].eq(x_symbol[i]), y_out.lanes[i].eq(x_info.lane0 + i)]
+        # `bits.short` (registered) says the read of the group now in Y ran past the payload: that
+        # group and every later one are dropped, and the decode ends with TRUNCATED
+        y_ok = Signal()
+        m.d.comb += [y_ok.eq(~bits.short & ~dead),
+                     outbuf.w_en.eq(y_emit & y_ok), outbuf.w_data.eq(y_out)]
+        m.d.sync += short_seen.eq(y_valid & bits.short)
+        with m.If(y_valid & bits.short):
+            m.d.sync += dead.eq(1)
+
+        # --- Y -> Z: the fields -----------------------------------------------------------------
+        z_base = Signal(data.ArrayLayout(K, P))
+        z_negbase = Signal(data.ArrayLayout(K, P))  # -base mod l: the final state needs fields == it
+        z_fields = Signal(data.ArrayLayout(K, P))
+        m.d.sync += [z_valid.eq(y_valid & y_ok), z_info.eq(y_info), z_base.eq(y_base),
+                     z_fields.eq(Cat(*bits.fields))]
+        for i in range(P):
+            m.d.sync += z_negbase[i].eq(fmt.FINAL_STATE - y_base[i])
 
         # --- write back: next state = base + bits; a lane's last step must reach the final state --
         final_bad = Signal()        # registered: reported one cycle later, off the critical path
@@ -167,12 +185,12 @@ class TansDecoder(wiring.Component):
         for i in range(P):
             next_state = Signal(K, name=f"next_state{i}")
             m.d.comb += [
-                next_state.eq(y_base[i] + y_fields[i]),
-                state_wr[i].addr.eq(y_info.group), state_wr[i].data.eq(next_state),
-                state_wr[i].en.eq(y_valid & y_info.active[i]),
+                next_state.eq(z_base[i] + z_fields[i]),
+                state_wr[i].addr.eq(z_info.group), state_wr[i].data.eq(next_state),
+                state_wr[i].en.eq(z_valid & z_info.active[i]),
             ]
-            finals.append(y_info.active[i] & y_info.final[i] & (next_state != fmt.FINAL_STATE))
-        m.d.sync += final_bad.eq(y_valid & Cat(*finals).any())
+            finals.append(z_info.active[i] & z_info.final[i] & (z_fields[i] != z_negbase[i]))
+        m.d.sync += final_bad.eq(z_valid & Cat(*finals).any())
 
         # --- control ----------------------------------------------------------------------------
         def fail(code: ErrorCode) -> None:
@@ -186,35 +204,46 @@ class TansDecoder(wiring.Component):
             bits.payload_bits.eq(cmd.payload_bits),
         ]
         flush = Signal()
-        with m.FSM(init="IDLE"):
+        idle = Signal(init=1)       # the FSM is in IDLE (a register: ready and load enable)
+        arm = Signal()              # the FSM is in FAIL or LAUNCH (a register): start the bit buffer
+        launch = Signal()           # the FSM is in LAUNCH (a register): start the scheduler
+        m.d.sync += [arm.eq(0), launch.eq(0)]
+        m.d.comb += [bits.start.eq(arm), sched.start.eq(launch)]
+        m.d.comb += [self.cmd.ready.eq(idle), table.load_enable.eq(idle)]
+        with m.FSM(init="IDLE") as fsm:
             with m.State("IDLE"):
-                m.d.comb += [self.cmd.ready.eq(1), table.load_enable.eq(1)]
                 with m.If(self.cmd.valid):
+                    m.d.sync += idle.eq(0)
                     m.d.sync += [cmd.eq(self.cmd.payload), done.eq(0),
                                  error_code.eq(ErrorCode.NONE)]
                     m.next = "CHECK"
             with m.State("CHECK"):
+                m.d.comb += sched.load.eq(1)
                 m.d.sync += [
-                    bad_command.eq((cmd.lanes == 0) | (cmd.lanes > p.lanes) |
-                                   (cmd.n_symbols < cmd.lanes)),
+                    bad_command.eq((cmd.lanes == 0) | (cmd.lanes > p.lanes)),
                     few_groups.eq(cmd.lanes <= (PIPELINE_DEPTH - 1) * P),
                 ]
-                m.next = "LAUNCH"
+                m.next = "SIZE"
+            with m.State("SIZE"):              # the scheduler compares n_symbols with lanes
+                with m.If(sched.ready):
+                    m.d.sync += arm.eq(1)      # FAIL and LAUNCH arm the bit buffer
+                    with m.If(table.bad):
+                        m.d.sync += error_code.eq(ErrorCode.BAD_TABLE)
+                        m.next = "FAIL"
+                    with m.Elif(~table.ready):
+                        m.d.sync += error_code.eq(ErrorCode.NO_TABLE)
+                        m.next = "FAIL"
+                    with m.Elif(bad_command | sched.too_few):
+                        m.d.sync += error_code.eq(ErrorCode.BAD_COMMAND)
+                        m.next = "FAIL"
+                    with m.Else():
+                        m.d.sync += launch.eq(1)
+                        m.next = "LAUNCH"
+            with m.State("FAIL"):              # the bit buffer is armed to drain the packet
+                m.next = "DRAIN"
             with m.State("LAUNCH"):
-                m.d.comb += bits.start.eq(1)
-                with m.If(table.bad):
-                    m.d.sync += error_code.eq(ErrorCode.BAD_TABLE)
-                    m.next = "DRAIN"
-                with m.Elif(~table.ready):
-                    m.d.sync += error_code.eq(ErrorCode.NO_TABLE)
-                    m.next = "DRAIN"
-                with m.Elif(bad_command):
-                    m.d.sync += error_code.eq(ErrorCode.BAD_COMMAND)
-                    m.next = "DRAIN"
-                with m.Else():
-                    m.d.comb += sched.start.eq(1)
-                    m.d.sync += running.eq(1)
-                    m.next = "RUN"
+                m.d.sync += [running.eq(1), dead.eq(0)]
+                m.next = "RUN"
             with m.State("RUN"):
                 with m.If(short_seen):     # registered: the abort is off the execute path
                     fail(ErrorCode.TRUNCATED)
@@ -225,22 +254,23 @@ class TansDecoder(wiring.Component):
                     m.d.comb += flush.eq(1)
                     m.next = "DRAIN"
                 with m.Else():
-                    with m.If(~sched.valid & ~groups.o.valid & ~t_valid & ~r_valid & ~q_valid & ~x_valid &
-                              ~y_valid & ~final_bad):
+                    with m.If(~sched.valid & ~busy & ~final_bad):   # busy covers T..Z
                         with m.If(~bits.empty):
                             fail(ErrorCode.EXCESS_BITS)
                         m.d.sync += running.eq(0)
                         m.next = "DRAIN"
             with m.State("DRAIN"):
                 m.d.comb += bits.drain.eq(1)
-                with m.If(bits.seen_last & outbuf.empty):
+                with m.If(drained):
+                    m.d.sync += idle.eq(1)
                     m.d.sync += done.eq(1)
                     m.next = "IDLE"
+        m.d.sync += drained.eq(fsm.ongoing("DRAIN") & bits.seen_last & out_empty)
         with m.If(final_bad):
             fail(ErrorCode.FINAL_STATE)
         with m.If(flush):
             m.d.sync += [running.eq(0), t_valid.eq(0), r_valid.eq(0), q_valid.eq(0), x_valid.eq(0)]
-            m.d.comb += [sched.stop.eq(1), groups.clear.eq(1)]
+            m.d.comb += sched.stop.eq(1)
 
         m.d.comb += [
             self.status.busy.eq(~self.cmd.ready),  # IDLE is the only state that takes commands

@@ -25,13 +25,14 @@ def core_ports(core: wiring.Component) -> tuple[list, list]:
 class SerialHarness(wiring.Component):
     """Wraps the decoder core between a serial-in and a serial-out shift register."""
 
-    def __init__(self, p: DecoderParams) -> None:
+    def __init__(self, p: DecoderParams, ram: str = "generic") -> None:
         self.p = p
+        self.ram = ram
         super().__init__({"sin": In(1), "sout": Out(1)})
 
     def elaborate(self, platform) -> Module:
         m = Module()
-        m.submodules.core = core = TansDecoder(self.p)
+        m.submodules.core = core = TansDecoder(self.p, ram=self.ram)
         ins, outs = core_ports(core)
         flat_in, flat_out = Cat(*ins), Cat(*outs)
         chain = Signal(len(flat_in))

@@ -89,15 +89,15 @@ class DecoderParams:
         """Most bits one cycle can consume (every unit reading a full state)."""
         return self.units * self.log2_states
 
-    @property
-    def window_words(self) -> int:
-        """Words the bit buffer holds: enough to serve any read and to refill without bubbles.
+    def window_words_for(self, ahead: int) -> int:
+        """Words the bit buffer holds so a group can be issued every cycle.
 
-        Reads start when 2*P*k bits were buffered a cycle earlier (see BitBuffer), so the window
-        keeps about 3*P*k bits beyond a partly read word.
+        A group is issued only if the buffered bits cover `ahead` reads of P*k bits (see
+        BitBuffer); the window keeps that many bits beyond a partly read word and a word being
+        refilled, and at least the words one read can touch.
         """
         t, w = self.max_take, self.word_bits
-        return max(_ceil_div(w - 1 + t, w), 1 + _ceil_div(3 * t, w))
+        return max(_ceil_div(w + 2 * t - 1, w) + 1, _ceil_div(ahead * t + 2 * w + t - 1, w))
 
     def to_dict(self) -> dict[str, int]:
         d = asdict(self)

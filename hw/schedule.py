@@ -1,7 +1,7 @@
 """The decode order: which lanes each cycle serves, round by round, P lanes (a group) at a time."""
 from __future__ import annotations
 
-from amaranth import Module, Mux, Signal, signed
+from amaranth import Cat, Module, Mux, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -14,22 +14,35 @@ class GroupScheduler(wiring.Component):
 
     Round t serves lanes 0..RL-1 with RL = min(lanes, symbols left), in groups of P consecutive
     lanes starting at a multiple of P, so unit i always serves lanes = i (mod P) and the lane
-    states bank cleanly. `valid` while a group is pending; `next` issues it. Per group: `group`
-    (bank address), `lane0`, `active` (units with a lane), `final` (the lane's last step, when it
-    must reach the final state), `init` (a state-loading round) and `last` (the tensor's last group).
+    states bank cleanly. `load` takes `n_symbols` and `lanes`; `too_few` (two cycles later) says
+    n_symbols < lanes; `start` then begins. `valid` while a group is pending; `next` issues it.
+    Per group (all from registers): `group` (bank address), `lane0`, `first` (group 0 of a round),
+    `active` (units with a lane), `final` (the lane's last step, when it must reach the final
+    state), `init` (a state-loading round) and `last` (the tensor's last group).
+
+    A round's last group must be issued at least 6 cycles after the previous round's last group
+    (the decoder drains the pipeline between short rounds, which takes 7).
+
+    Only one wide register exists, `ahead` (see below), which drops by `lanes` a cycle after each
+    round end; the next round's parameters are precomputed from it into registers, so neither
+    the wide subtraction nor any compare sits between `next` and the registers it updates.
     """
 
     def __init__(self, p: DecoderParams) -> None:
         self.p = p
         super().__init__({
+            "load": In(1),
             "start": In(1),
             "stop": In(1),
             "n_symbols": In(COUNT_BITS),
             "lanes": In(p.lane_count_bits),
+            "ready": Out(1),
+            "too_few": Out(1),
             "valid": Out(1),
             "next": In(1),
             "group": Out(range(p.groups)),
             "lane0": Out(range(p.lanes + p.units + 1)),
+            "first": Out(1),
             "active": Out(p.units),
             "final": Out(p.units),
             "init": Out(1),
@@ -38,43 +51,82 @@ class GroupScheduler(wiring.Component):
 
     def elaborate(self, platform) -> Module:
         m = Module()
-        p = self.p
-        lanes = Signal(p.lane_count_bits)
-        rem = Signal(COUNT_BITS)                 # symbol steps left after this round
-        excess = Signal(signed(COUNT_BITS + 1))  # rem - lanes: its sign picks min(lanes, rem)
-        next_rl = Signal(p.lane_count_bits)      # lanes of the next round: min(lanes, rem)
-        m.d.comb += next_rl.eq(Mux(excess[-1], rem, lanes))
-        # Counters relative to the current group, so no adder or wide compare sits in the loop:
-        left = Signal(signed(p.lane_count_bits + 2))      # lanes of this round from lane0 on
-        to_final = Signal(signed(p.lane_count_bits + 2))  # next_rl - lane0
-        end_of_round = Signal()
-        m.d.comb += end_of_round.eq(left <= p.units)
-        for i in range(p.units):
+        p, P = self.p, self.p.units
+        LB = p.lane_count_bits
+        lanes = Signal(LB)
+        # ahead = Z of the next round, where Z(round t) = N - (t + 1) * lanes: round t is full iff
+        # Z >= 0, lane j's last step is in round t iff Z <= j, and round t is the last iff Z <= 0.
+        ahead = Signal(signed(COUNT_BITS + 2))
+        # ahead_next = ahead - lanes, a two-stage pipelined subtraction (no long carry chain in a
+        # cycle): valid two cycles after `ahead` changes
+        LO = (COUNT_BITS + 2) // 2
+        lo = Signal(LO + 1)                    # low half difference; bit LO is its borrow
+        lo2 = Signal(LO)
+        hi = Signal(signed(COUNT_BITS + 2 - LO))
+        m.d.sync += [lo.eq(ahead[:LO] - lanes), lo2.eq(lo[:LO]), hi.eq(ahead[LO:].as_signed() - lo[LO])]
+        ahead_next = Signal(signed(COUNT_BITS + 2))
+        m.d.comb += ahead_next.eq(Cat(lo2, hi))
+        step = Signal()        # ahead -= lanes: a cycle after each round end
+        # setup after `load`: ahead = N (cycle 1) -> N - lanes (cycle 4) -> next-round registers
+        setup = Signal(range(9))
+        m.d.sync += step.eq(0)
+        with m.If(setup != 0):
+            m.d.sync += setup.eq(setup - 1)
+        with m.If(setup == 6):
+            m.d.sync += [self.too_few.eq(ahead_next[-1]), ahead.eq(ahead_next)]   # N < lanes
+        with m.If(step):
+            m.d.sync += ahead.eq(ahead_next)
+        m.d.comb += self.ready.eq(setup == 0)
+
+        # The next round's parameters, precomputed from `ahead` (stable between round ends, which
+        # are at least PIPELINE_DEPTH cycles apart), so a round end only copies registers.
+        low = Signal(LB)                     # Z of the next round, lane-wide (exact when 0 <= Z < lanes)
+        m.d.comb += low.eq(ahead[:LB])
+        nxt_neg = Signal()
+        nxt_small = Signal()
+        nxt_last = Signal()
+        nxt_eor = Signal()
+        nxt_left = Signal(signed(LB + 2))
+        m.d.sync += [
+            nxt_neg.eq(ahead[-1]), nxt_small.eq(ahead_next[-1]),
+            nxt_last.eq(ahead[-1] | (ahead_next[-1] & (low == 0))),
+            nxt_left.eq(Mux(ahead[-1], (low + lanes)[:LB], lanes)),   # lane-wide: Z + lanes
+            nxt_eor.eq(nxt_left <= P),        # a cycle after nxt_left
+        ]
+
+        z_neg = Signal()       # this round is partial (Z < 0): every active lane ends here
+        z_small = Signal()     # Z < lanes: lanes >= Z end in this round
+        z_last = Signal()      # Z <= 0: no round after this one
+        left = Signal(signed(LB + 2))        # lanes of this round from lane0 on
+        to_final = Signal(signed(LB + 2))    # Z - lane0 (only meaningful when z_small)
+        end_of_round = Signal()              # registered left <= P
+        for i in range(P):
             m.d.comb += [
                 self.active[i].eq(left > i),
-                self.final[i].eq(~self.init & (to_final <= i)),
+                self.final[i].eq(~self.init & (z_neg | (z_small & (to_final <= i)))),
             ]
-        rem_zero = Signal()                      # no symbol steps after this round
-        m.d.comb += self.last.eq(~self.init & end_of_round & rem_zero)
+        m.d.comb += self.last.eq(~self.init & end_of_round & z_last)
 
-        rem_after = Signal(COUNT_BITS)
-        excess_after = Signal(signed(COUNT_BITS + 1))
-        m.d.comb += [rem_after.eq(rem - next_rl), excess_after.eq(excess - next_rl)]
         with m.If(self.next & self.valid):
             with m.If(end_of_round):
-                m.d.sync += [self.lane0.eq(0), self.group.eq(0), self.init.eq(0),
-                             left.eq(next_rl), rem.eq(rem_after), excess.eq(excess_after),
-                             to_final.eq(Mux(excess_after[-1], rem_after, lanes)),
-                             rem_zero.eq(excess[-1] | (excess == 0))]
+                m.d.sync += [self.lane0.eq(0), self.group.eq(0), self.first.eq(1), self.init.eq(0),
+                             z_neg.eq(nxt_neg), z_small.eq(nxt_small), z_last.eq(nxt_last),
+                             left.eq(nxt_left), end_of_round.eq(nxt_eor), to_final.eq(low),
+                             step.eq(1)]
                 with m.If(self.last):
                     m.d.sync += self.valid.eq(0)
             with m.Else():
-                m.d.sync += [self.lane0.eq(self.lane0 + p.units), self.group.eq(self.group + 1),
-                             left.eq(left - p.units), to_final.eq(to_final - p.units)]
+                m.d.sync += [self.lane0.eq(self.lane0 + P), self.group.eq(self.group + 1),
+                             self.first.eq(0), left.eq(left - P), to_final.eq(to_final - P),
+                             end_of_round.eq(left <= 2 * P)]
         with m.If(self.stop):
             m.d.sync += self.valid.eq(0)
+        with m.If(self.load):
+            m.d.sync += [lanes.eq(self.lanes), ahead.eq(self.n_symbols), self.valid.eq(0),
+                         setup.eq(8)]
         with m.If(self.start):
-            m.d.sync += [lanes.eq(self.lanes), left.eq(self.lanes), rem.eq(self.n_symbols),
-                         excess.eq(self.n_symbols - self.lanes), rem_zero.eq(0), to_final.eq(0),
-                         self.lane0.eq(0), self.group.eq(0), self.init.eq(1), self.valid.eq(1)]
+            # the initial-state round: every lane, no final steps (`ahead` is N - lanes by now)
+            m.d.sync += [left.eq(lanes), end_of_round.eq(lanes <= P), z_last.eq(0), z_neg.eq(0),
+                         z_small.eq(0), to_final.eq(0), self.lane0.eq(0), self.group.eq(0),
+                         self.first.eq(1), self.init.eq(1), self.valid.eq(1)]
         return m

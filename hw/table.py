@@ -1,27 +1,36 @@
 """The decode table: l entries in block RAM, loaded by a stream, replicated once per decode unit."""
 from __future__ import annotations
 
-from amaranth import Module, Signal
+from amaranth import Cat, Module, Signal
 from amaranth.lib import memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from sw.tans import format as fmt
 
+from .ecp5_ram import Ecp5Ram
 from .layouts import entry_layout, table_load_layout
 from .params import DecoderParams
 
 
+RAM_TARGETS = ("generic", "ecp5")
+
+
 class DecodeTable(wiring.Component):
-    """Holds the table (state -> symbol, nb_bits, base); one synchronous read port per unit.
+    """Holds the table (state -> symbol, nb_bits, base); one read port per unit, latency 2.
 
     Entries arrive on `load` at addresses 0, 1, 2, ...; the beat with `last` ends the table,
     whose size must be a power of two from 32 to l (else `bad`). Loads are accepted only while
     `load_enable` is high (the decoder is idle), so a table never changes under a decode.
-    Read ports: address `addr[i]` sampled when `en` is high, entry on `data[i]` next cycle.
+    Read ports: address `addr[i]` sampled every cycle, its entry on `data[i]` two cycles later:
+    block RAM then an output register. `ram="ecp5"` puts that register inside the DP16KD
+    (REGMODE OUTREG, see `Ecp5Ram`); "generic" leaves the RAM to yosys and adds a fabric register.
     """
 
-    def __init__(self, p: DecoderParams) -> None:
+    def __init__(self, p: DecoderParams, ram: str = "generic") -> None:
+        if ram not in RAM_TARGETS:
+            raise ValueError(f"unknown table RAM target {ram!r}; choose one of {', '.join(RAM_TARGETS)}")
         self.p = p
+        self.ram = ram
         ent = entry_layout(p)
         super().__init__({
             "load": In(stream.Signature(table_load_layout(p))),
@@ -29,7 +38,6 @@ class DecodeTable(wiring.Component):
             "ready": Out(1),                          # a valid table is loaded
             "bad": Out(1),                            # the last load had an invalid size
             "log2_states": Out(range(p.log2_states + 1)),
-            "en": In(1),
             "addr": In(p.log2_states).array(p.units),
             "data": Out(ent).array(p.units),
         })
@@ -42,33 +50,54 @@ class DecodeTable(wiring.Component):
         overflow = Signal()
         m.d.comb += self.load.ready.eq(self.load_enable)
         beat = self.load.valid & self.load.ready
-        size = Signal(range(p.states + 2))
-        m.d.comb += size.eq(count + 1)
 
+        w_en = beat & (count < p.states)
         for i in range(p.units):
-            mem = memory.Memory(shape=ent, depth=p.states, init=[])
-            m.submodules[f"mem{i}"] = mem
-            wp = mem.write_port()
-            rp = mem.read_port()
-            m.d.comb += [
-                wp.addr.eq(count[:p.log2_states]), wp.data.eq(self.load.payload.entry),
-                wp.en.eq(beat & (count < p.states)),
-                rp.addr.eq(self.addr[i]), rp.en.eq(self.en), self.data[i].eq(rp.data),
-            ]
+            if self.ram == "ecp5":
+                ram = Ecp5Ram(ent.size, p.states)
+                m.submodules[f"mem{i}"] = ram
+                m.d.comb += [
+                    ram.w_addr.eq(count[:p.log2_states]), ram.w_data.eq(self.load.payload.entry),
+                    ram.w_en.eq(w_en), ram.r_addr.eq(self.addr[i]), ram.r_en.eq(1),
+                    self.data[i].eq(ram.r_data),
+                ]
+            else:
+                mem = memory.Memory(shape=ent, depth=p.states, init=[])
+                m.submodules[f"mem{i}"] = mem
+                wp = mem.write_port()
+                rp = mem.read_port()
+                out = Signal(ent, name=f"out{i}", reset_less=True)
+                m.d.comb += [
+                    wp.addr.eq(count[:p.log2_states]), wp.data.eq(self.load.payload.entry),
+                    wp.en.eq(w_en), rp.addr.eq(self.addr[i]), self.data[i].eq(out),
+                ]
+                m.d.sync += out.eq(rp.data)
 
+        # the size check runs two cycles after the last beat, from registers (the decoder checks
+        # `ready` at least eight cycles after it takes a command)
+        ended = Signal()
+        final_count = Signal.like(count)        # entries - 1 of the table just loaded
+        final_overflow = Signal()
+        m.d.sync += ended.eq(0)
         with m.If(beat):
-            m.d.sync += self.ready.eq(0)
+            m.d.sync += [self.ready.eq(0), self.bad.eq(0)]
             with m.If(self.load.payload.last):
-                m.d.sync += [count.eq(0), overflow.eq(0)]
-                ok = Signal()
-                for k in range(fmt.MIN_LOG2_STATES, p.log2_states + 1):
-                    with m.If(size == (1 << k)):
-                        m.d.comb += ok.eq(1)
-                        m.d.sync += self.log2_states.eq(k)
-                m.d.sync += [self.ready.eq(ok & ~overflow), self.bad.eq(~ok | overflow)]
+                m.d.sync += [count.eq(0), overflow.eq(0), ended.eq(1), final_count.eq(count),
+                             final_overflow.eq(overflow)]
             with m.Else():
                 with m.If(count == p.states):
                     m.d.sync += overflow.eq(1)
                 with m.Else():
                     m.d.sync += count.eq(count + 1)
+        sizes = range(fmt.MIN_LOG2_STATES, p.log2_states + 1)
+        is_size = Signal(len(sizes))            # registered final_count == 2**k - 1, one bit per k
+        ended2 = Signal()
+        m.d.sync += [ended2.eq(ended), is_size.eq(Cat(final_count == (1 << k) - 1 for k in sizes))]
+        with m.If(ended2):
+            ok = Signal()
+            m.d.comb += ok.eq(is_size.any() & ~final_overflow)
+            for j, k in enumerate(sizes):
+                with m.If(is_size[j]):
+                    m.d.sync += self.log2_states.eq(k)
+            m.d.sync += [self.ready.eq(ok), self.bad.eq(~ok)]
         return m

@@ -19,9 +19,12 @@ ROOT = Path(__file__).resolve().parent.parent
 BUILD_ROOT = Path(os.environ.get("TANS_SIM_BUILD", ROOT / "build" / "sim"))
 
 
-def verilog_source(p: DecoderParams) -> str:
-    """The core as one Verilog module named `tans_decoder`."""
-    return verilog.convert(TansDecoder(p), name=TOPLEVEL)
+RAM_MODELS = {"generic": [], "ecp5": [ROOT / "sim" / "models" / "DP16KD.v"]}   #: primitive models
+
+
+def verilog_source(p: DecoderParams, ram: str = "generic") -> str:
+    """The core as one Verilog module named `tans_decoder` (`ram`: see hw.table.DecodeTable)."""
+    return verilog.convert(TansDecoder(p, ram=ram), name=TOPLEVEL)
 
 
 def icarus_fixup(text: str) -> str:
@@ -49,14 +52,17 @@ def waves_enabled() -> bool:
     return os.environ.get("WAVES", "0") not in ("", "0")
 
 
-def build(p: DecoderParams, simulator: str = "verilator") -> tuple[object, Path]:
-    """Build (or reuse) the simulation model; return (runner, build_dir)."""
+def build(p: DecoderParams, simulator: str = "verilator", ram: str = "generic") -> tuple[object, Path]:
+    """Build (or reuse) the simulation model; return (runner, build_dir).
+
+    `ram="ecp5"` builds the core with DP16KD table RAMs, simulated with sim/models/DP16KD.v.
+    """
     from cocotb_tools.runner import get_runner
 
-    conf_dir = BUILD_ROOT / simulator / config_key(p)
+    conf_dir = BUILD_ROOT / simulator / (config_key(p) + ("" if ram == "generic" else f"_{ram}"))
     build_dir = conf_dir / "obj"          # the simulator's own files; wiped when the source changes
     src = conf_dir / f"{TOPLEVEL}.v"
-    text = verilog_source(p)
+    text = verilog_source(p, ram)
     write_if_changed(src, icarus_fixup(text) if simulator == "icarus" else text)
     write_if_changed(conf_dir / "params.json", p.to_json())
     ensure_verilator_on_path()
@@ -68,7 +74,7 @@ def build(p: DecoderParams, simulator: str = "verilator") -> tuple[object, Path]
     want = hashlib.sha256((src.read_text() + simulator + str(waves_enabled())).encode()).hexdigest()
     fresh = not stamp.exists() or stamp.read_text() != want
     build_dir.mkdir(parents=True, exist_ok=True)
-    kw = dict(sources=[src], hdl_toplevel=TOPLEVEL, build_dir=build_dir, build_args=args,
+    kw = dict(sources=[src, *RAM_MODELS[ram]], hdl_toplevel=TOPLEVEL, build_dir=build_dir, build_args=args,
               waves=waves_enabled(), timescale=("1ns", "1ps"))
     with pch_fix():
         # a changed source gets a clean build (stale precompiled headers break incremental ones)
@@ -78,9 +84,10 @@ def build(p: DecoderParams, simulator: str = "verilator") -> tuple[object, Path]
 
 
 def run(p: DecoderParams, testcase: str | list[str] | None = None, simulator: str = "verilator",
-        extra_env: dict[str, str] | None = None, test_module: str = "sim.tb_decoder") -> Path:
+        extra_env: dict[str, str] | None = None, test_module: str = "sim.tb_decoder",
+        ram: str = "generic") -> Path:
     """Run cocotb tests of `test_module` against the built model; return the results.xml path."""
-    runner, build_dir = build(p, simulator)
+    runner, build_dir = build(p, simulator, ram)
     if str(ROOT) not in sys.path:       # the runner hands sys.path to the simulator's Python
         sys.path.insert(0, str(ROOT))
     env = {"TANS_PARAMS": json.dumps(p.to_dict()), "PYTHONPATH": str(ROOT) + os.pathsep +

@@ -26,12 +26,20 @@ CONFIGS = [
     ("verilator", DecoderParams(log2_states=8, symbol_bits=5, lanes=64, units=4, word_bits=32), TESTS),
     ("icarus", DecoderParams(log2_states=7, symbol_bits=5, lanes=4, units=2, word_bits=32),
      ["test_golden_sweep", "test_truncated_input"]),
+    # the ECP5 build: the table in DP16KD primitives (REGMODE OUTREG), on a behavioural model
+    ("icarus", DecoderParams(log2_states=8, symbol_bits=5, lanes=64, units=1, word_bits=32),
+     ["test_golden_sweep", "test_corrupt_table", "test_reset_mid_tensor"], "ecp5"),
 ]
+
+
+def _ram(cfg) -> str:
+    return cfg[3] if len(cfg) > 3 else "generic"
 
 
 def _id(cfg) -> str:
     from sim.decoder_build import config_key
-    return f"{cfg[0]}-{config_key(cfg[1])}"
+    suffix = "" if _ram(cfg) == "generic" else f"-{_ram(cfg)}"
+    return f"{cfg[0]}-{config_key(cfg[1])}{suffix}"
 
 
 def _results(xml: Path) -> dict[str, str | None]:
@@ -53,8 +61,8 @@ def _run_config(cfg) -> dict[str, str | None]:
     key = _id(cfg)
     if key not in _cache:
         from sim.decoder_build import run
-        sim, p, tests = cfg
-        xml = run(p, testcase=tests, simulator=sim)
+        sim, p, tests = cfg[:3]
+        xml = run(p, testcase=tests, simulator=sim, ram=_ram(cfg))
         _cache[key] = _results(xml)
     return _cache[key]
 

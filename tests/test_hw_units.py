@@ -48,6 +48,7 @@ def test_bitbuffer_matches_golden_reader(units, word_bits, k):
 
     async def read(ctx):
         ctx.set(dut.payload_bits, payload_bits)
+        await ctx.tick().repeat(3)
         ctx.set(dut.start, 1)
         await ctx.tick()
         ctx.set(dut.start, 0)
@@ -59,14 +60,16 @@ def test_bitbuffer_matches_golden_reader(units, word_bits, k):
             for i, w in enumerate(widths):
                 ctx.set(dut.widths[i], w)
             await ctx.delay(1e-9)
-            if ctx.get(dut.can_read) and rng.random() < 0.8:
+            reading = ctx.get(dut.can_read) and rng.random() < 0.8
+            if reading:
                 assert not ctx.get(dut.short)
-                got.append([ctx.get(dut.fields[i]) for i in range(units)])
                 want.append([ref.read(w) for w in widths])
                 consumed += sum(widths)
                 ctx.set(dut.read, 1)
             await ctx.tick()
             ctx.set(dut.read, 0)
+            if reading:     # the fields come out the cycle after the read
+                got.append([ctx.get(dut.fields[i]) for i in range(units)])
         # one bit more than the payload holds is flagged short once everything is loaded
         for _ in range(200):
             if ctx.get(dut.can_read):
@@ -75,7 +78,9 @@ def test_bitbuffer_matches_golden_reader(units, word_bits, k):
         ctx.set(dut.widths[0], min(k, payload_bits - consumed + 1))
         for i in range(1, units):
             ctx.set(dut.widths[i], 0)
-        await ctx.delay(1e-9)
+        ctx.set(dut.read, 1)
+        await ctx.tick()            # `short` is registered: it answers for last cycle's read
+        ctx.set(dut.read, 0)
         if payload_bits - consumed + 1 <= k:
             assert ctx.get(dut.short)
 
@@ -109,14 +114,21 @@ def test_scheduler_follows_consumption_rule(units, lanes, used, n):
     async def tb(ctx):
         ctx.set(dut.n_symbols, n)
         ctx.set(dut.lanes, used)
+        ctx.set(dut.load, 1)
+        await ctx.tick()
+        ctx.set(dut.load, 0)
+        await ctx.tick().until(dut.ready)
+        assert not ctx.get(dut.too_few)
         ctx.set(dut.start, 1)
         await ctx.tick()
         ctx.set(dut.start, 0)
         lasts = 0
+        since = 99          # cycles since the last issue: a round's first group waits 6 (see docs)
         for _ in range(10 * n + 100):
             if not ctx.get(dut.valid):
                 break
-            go = rng.random() < 0.7
+            go = rng.random() < 0.7 and (since >= 6 or not ctx.get(dut.first))
+            since = 0 if go else since + 1
             ctx.set(dut.next, go)
             if go:
                 lane0, active, final = ctx.get(dut.lane0), ctx.get(dut.active), ctx.get(dut.final)
@@ -216,3 +228,23 @@ def test_board_icebreaker_bitstream(tmp_path):
     assert bit.exists() and bit.stat().st_size > 50_000
     assert (tmp_path / "board_icebreaker" / "top.pcf").read_text() == \
         (ROOT / "constraints" / "icebreaker.pcf").read_text()
+
+
+@pytest.mark.parametrize("n,used,too_few", [(7, 8, True), (8, 8, False), (0, 1, True), (2**32 - 1, 64, False)])
+def test_scheduler_flags_fewer_symbols_than_lanes(n, used, too_few):
+    """`too_few` (n_symbols < lanes) comes from the scheduler's pipelined subtraction."""
+    dut = GroupScheduler(DecoderParams(lanes=64))
+
+    async def tb(ctx):
+        ctx.set(dut.n_symbols, n)
+        ctx.set(dut.lanes, used)
+        ctx.set(dut.load, 1)
+        await ctx.tick()
+        ctx.set(dut.load, 0)
+        await ctx.tick().until(dut.ready)
+        assert bool(ctx.get(dut.too_few)) == too_few
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(tb)
+    sim.run()
