@@ -73,6 +73,7 @@ class BitBuffer(wiring.Component):
         M = p.window_words_for(self.ahead)
         log2w = W.bit_length() - 1
         T = p.max_take
+        tb = T.bit_length()
         # The bit pointer runs past the first word, and whole words leave the window the cycle
         # after the pointer passed them: the pop is then decided by a register, not by this
         # cycle's read, which keeps the read's adder off the window's enables.
@@ -86,7 +87,13 @@ class BitBuffer(wiring.Component):
         loaded_bits = Signal(range(W + 1))      # bits of the word loaded last cycle
         arrived = Signal()                      # a word was loaded last cycle
         # payload words still to load: `full` whole words, then a partial one if `part` is nonzero
+        # (a low byte and a high part; the high part's decrement is precomputed, so no long carry
+        # chain sits in the load path)
         full = Signal(COUNT_BITS - log2w)
+        LOB = min(8, len(full) - 1)
+        full_lo, full_hi = full[:LOB], full[LOB:]
+        hi_m1 = Signal(len(full) - LOB)         # full_hi - 1, a cycle after full_hi changes
+        m.d.sync += hi_m1.eq(full_hi - 1)
         full_zero = Signal(init=1)              # registered full == 0
         full_one = Signal()                     # registered full == 1
         part = Signal(range(W))                 # bits of the final partial word (0: none)
@@ -131,10 +138,11 @@ class BitBuffer(wiring.Component):
         m.d.sync += drain.eq(self.drain)
         loading = Signal()
         accept = Signal()
+        load_ok = Signal()                      # ready and not draining (a register)
         m.d.comb += [
             self.words.ready.eq(ready),
             accept.eq(self.words.valid & ready),
-            loading.eq(accept & ~drain),
+            loading.eq(self.words.valid & load_ok),
         ]
         final_word = Signal()                   # the word being loaded is the payload's last
         m.d.comb += final_word.eq(Mux(full_zero, 1, full_one & ~part_due))
@@ -170,7 +178,9 @@ class BitBuffer(wiring.Component):
         # `arrived` covers them where that matters
         m.d.sync += [loaded_bits.eq(Mux(loading, word_bits, 0)), arrived.eq(loading)]
         m.d.sync += [
-            self.short.eq(self.read & (take > avail)),     # registered: for the read of last cycle
+            # registered: for the read of last cycle. take <= P*k, so only avail's low bits need
+            # a compare (the rest must be zero for the read to be short)
+            self.short.eq(self.read & (avail[tb:] == 0) & (take > avail[:tb])),
             nwords.eq(nwords_next),
             filled.eq(filled_next),
             avail.eq(avail - used + loaded_bits),
@@ -179,11 +189,17 @@ class BitBuffer(wiring.Component):
             self.can_read.eq((avail >= self.ahead * p.max_take) | all_loaded),
             ready.eq(~self.start & ~seen_last_next &
                      (drain | (~all_loaded_next & ~filled_next[M]))),
+            load_ok.eq(~self.start & ~seen_last_next & ~self.drain &
+                       ~all_loaded_next & ~filled_next[M]),
         ]
         m.d.sync += pos.eq(pos_sum)
         with m.If(loading):
             with m.If(~full_zero):
-                m.d.sync += [full.eq(full - 1), full_zero.eq(full_one), full_one.eq(full == 2)]
+                m.d.sync += [full_zero.eq(full_one), full_one.eq(full == 2)]
+                with m.If(full_lo != 0):
+                    m.d.sync += full_lo.eq(full_lo - 1)
+                with m.Else():          # wraps at most once every 2**LOB words
+                    m.d.sync += [full_lo.eq(-1), full_hi.eq(hi_m1)]
             with m.Else():
                 m.d.sync += part_due.eq(0)
             with m.If(final_word):
@@ -202,12 +218,15 @@ class BitBuffer(wiring.Component):
         low_word, low_part = Signal(), Signal()
         m.d.sync += [low_word.eq(pb[log2w]), low_part.eq(pb[:log2w] != 0)]
         pre_full_zero, pre_full_one, pre_part, pre_empty = Signal(), Signal(), Signal(), Signal()
+        pre_hi_m1 = Signal.like(hi_m1)
+        m.d.sync += pre_hi_m1.eq(pb[log2w + LOB:] - 1)
         m.d.sync += [pre_full_zero.eq(nibbles.all() & ~low_word),
                      pre_full_one.eq(nibbles.all() & low_word),
                      pre_part.eq(low_part), pre_empty.eq(nibbles.all() & ~low_word & ~low_part)]
         with m.If(self.start):
             m.d.sync += [
-                full.eq(pb[log2w:]), full_zero.eq(pre_full_zero), full_one.eq(pre_full_one),
+                full.eq(pb[log2w:]), hi_m1.eq(pre_hi_m1),
+                full_zero.eq(pre_full_zero), full_one.eq(pre_full_one),
                 part.eq(pb[:log2w]), part_due.eq(pre_part), all_loaded.eq(pre_empty),
                 nwords.eq(0), filled.eq(1), pos.eq(0), avail.eq(0), loaded_bits.eq(0), arrived.eq(0), self.can_read.eq(pre_empty),
                 self.seen_last.eq(0), self.truncated.eq(0),

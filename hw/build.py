@@ -34,7 +34,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--out", type=Path, default=Path("build"), help="output directory")
     ap.add_argument("--synth", choices=("ice40", "ecp5"), help="synthesize, place and route")
     ap.add_argument("--board", choices=BOARDS, help="build the demo bitstream for a board")
-    ap.add_argument("--seed", type=int, default=1, help="nextpnr placement seed")
+    ap.add_argument("--seed", type=int, default=1, help="nextpnr placement seed (the first one)")
+    ap.add_argument("--seeds", type=int, default=1, help="place and route this many seeds; report the best")
     return ap.parse_args(argv)
 
 
@@ -75,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"wrote {v} and {v.with_suffix('.json')} ({json.dumps(p.to_dict())})")
         if args.synth:
             from .synth import summary, synthesize
-            report = synthesize(p, args.synth, args.out / args.synth, seed=args.seed)
+            report = synthesize(p, args.synth, args.out / args.synth, seed=args.seed, seeds=args.seeds)
             print(summary(report))
             print(f"wrote {args.out / args.synth / 'report.json'}")
         if args.board:

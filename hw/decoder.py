@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from amaranth import Cat, Module, Mux, Signal
-from amaranth.lib import data, fifo, memory, stream, wiring
+from amaranth.lib import data, fifo, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from sw.tans import format as fmt
@@ -11,6 +11,7 @@ from .bitbuffer import BitBuffer
 from .layouts import (ErrorCode, command_layout, entry_layout, output_layout, status_layout,
                       table_load_layout, word_layout)
 from .params import DecoderParams
+from .ram import SimpleRam
 from .schedule import GroupScheduler
 from .table import DecodeTable
 
@@ -49,7 +50,8 @@ class TansDecoder(wiring.Component):
     previous step is written back before its next one is issued, so the lane vector hides the
     whole latency and the core runs at P symbols per cycle; with fewer, each round waits for the
     pipeline to drain. Errors: see `ErrorCode`. After any error the rest of the packet is drained.
-    `ram` selects the table RAM ("generic", or "ecp5" for DP16KD with output registers).
+    `ram` selects the RAM primitives: "generic" (inferred), "ice40" (SB_RAM40_4K) or "ecp5"
+    (DP16KD with output registers for the table); see `hw.ram.SimpleRam`.
     """
 
     def __init__(self, p: DecoderParams, ram: str = "generic") -> None:
@@ -117,6 +119,7 @@ class TansDecoder(wiring.Component):
                      few_busy.eq(few_groups & (issue | t_valid | r_valid | q_valid | x_valid | y_valid))]
         out_empty = Signal()        # registered: nothing in the output FIFO or being written to it
         drained = Signal()          # registered: packet taken to its end and every symbol out
+        run_done = Signal()         # registered: the decode has finished (see below)
         m.d.sync += out_empty.eq((outbuf.level == 0) & ~outbuf.w_en)
         m.d.sync += [
             t_valid.eq(issue), r_valid.eq(t_valid), q_valid.eq(r_valid),
@@ -127,12 +130,11 @@ class TansDecoder(wiring.Component):
 
         # lane-state banks: unit i holds lanes i, i+P, i+2P, ... at address lane // P
         state_wr = []
-        for i in range(P):
-            mem = memory.Memory(shape=K, depth=p.groups, init=[])
-            m.submodules[f"states{i}"] = mem
-            rp, wp = mem.read_port(), mem.write_port()
-            m.d.comb += [rp.addr.eq(sched.group), table.addr[i].eq(rp.data)]
-            state_wr.append(wp)
+        for i in range(P):      # small banks: LUT RAM on ECP5, SB_RAM40_4K on iCE40
+            bank = SimpleRam(K, p.groups, "ice40" if self.ram == "ice40" else "generic")
+            m.submodules[f"states{i}"] = bank
+            m.d.comb += [bank.r_addr.eq(sched.group), table.addr[i].eq(bank.r_data)]
+            state_wr.append(bank)
 
         # entry decode (Q -> X): resolve the initial-state round here, off the execute path
         for i in range(P):
@@ -186,8 +188,8 @@ class TansDecoder(wiring.Component):
             next_state = Signal(K, name=f"next_state{i}")
             m.d.comb += [
                 next_state.eq(z_base[i] + z_fields[i]),
-                state_wr[i].addr.eq(z_info.group), state_wr[i].data.eq(next_state),
-                state_wr[i].en.eq(z_valid & z_info.active[i]),
+                state_wr[i].w_addr.eq(z_info.group), state_wr[i].w_data.eq(next_state),
+                state_wr[i].w_en.eq(z_valid & z_info.active[i]),
             ]
             finals.append(z_info.active[i] & z_info.final[i] & (z_fields[i] != z_negbase[i]))
         m.d.sync += final_bad.eq(z_valid & Cat(*finals).any())
@@ -254,7 +256,7 @@ class TansDecoder(wiring.Component):
                     m.d.comb += flush.eq(1)
                     m.next = "DRAIN"
                 with m.Else():
-                    with m.If(~sched.valid & ~busy & ~final_bad):   # busy covers T..Z
+                    with m.If(run_done):
                         with m.If(~bits.empty):
                             fail(ErrorCode.EXCESS_BITS)
                         m.d.sync += running.eq(0)
@@ -266,6 +268,9 @@ class TansDecoder(wiring.Component):
                     m.d.sync += done.eq(1)
                     m.next = "IDLE"
         m.d.sync += drained.eq(fsm.ongoing("DRAIN") & bits.seen_last & out_empty)
+        # every group issued and written back (busy covers T..Z); once true it stays true, so the
+        # registered (one cycle late) value is safe
+        m.d.sync += run_done.eq(fsm.ongoing("RUN") & ~sched.valid & ~busy & ~final_bad)
         with m.If(final_bad):
             fail(ErrorCode.FINAL_STATE)
         with m.If(flush):

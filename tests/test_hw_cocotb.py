@@ -29,6 +29,9 @@ CONFIGS = [
     # the ECP5 build: the table in DP16KD primitives (REGMODE OUTREG), on a behavioural model
     ("icarus", DecoderParams(log2_states=8, symbol_bits=5, lanes=64, units=1, word_bits=32),
      ["test_golden_sweep", "test_corrupt_table", "test_reset_mid_tensor"], "ecp5"),
+    # the iCE40 build: SB_RAM40_4K instances, on yosys' own simulation model
+    ("icarus", DecoderParams(log2_states=8, symbol_bits=5, lanes=64, units=1, word_bits=32),
+     ["test_golden_sweep", "test_corrupt_stream", "test_reset_mid_tensor"], "ice40"),
 ]
 
 
