@@ -102,11 +102,20 @@ class TansDecoder(wiring.Component):
         room = Signal()             # the output FIFO takes every group in flight plus one more
         issue = Signal()
         open_ = Signal()
-        few_busy = Signal()         # few_groups and a group in T..Z (registered)
+        # lanes / P < PIPELINE_DEPTH: a group may come round again before its previous step is
+        # written back. Groups are issued in a fixed cycle of G, so the group about to be issued
+        # was last issued G issues ago, and that is safe iff fewer than G issues happened in the
+        # last PIPELINE_DEPTH - 1 cycles. `hazard` is that test, registered (both outcomes of this
+        # cycle's issue are computed from registers, the issue only picks one).
+        FEW = PIPELINE_DEPTH - 1
+        hist = Signal(FEW - 1)      # issue flags of the last FEW - 1 cycles, most recent first
+        recent = Signal(range(FEW))       # how many: issues in the FEW - 1 cycles before this one
+        at_least_g = Signal(FEW + 2)      # bit k: k >= G (this command's groups), k = 0..FEW+1
+        hazard = Signal()
         m.d.comb += [
             # With >= PIPELINE_DEPTH groups a round, a group's previous step has been written back
             # before it comes round again. With fewer, a new round waits for the pipeline to drain.
-            issue.eq(sched.valid & ~(sched.first & few_busy) & open_),
+            issue.eq(sched.valid & ~hazard & open_),
             sched.next.eq(issue),
         ]
         head = Signal(info)
@@ -115,8 +124,13 @@ class TansDecoder(wiring.Component):
         # issue depends on registers only: `open_` is room in the output FIFO and enough bits,
         # both judged two cycles late (the FIFO takes two more groups than are ever in flight)
         m.d.sync += [room.eq(outbuf.level < OUT_FIFO_DEPTH - PIPELINE_DEPTH - 1),
-                     open_.eq(room & bits.can_read),
-                     few_busy.eq(few_groups & (issue | t_valid | r_valid | q_valid | x_valid | y_valid))]
+                     open_.eq(room & bits.can_read)]
+        # next cycle's window (its last FEW cycles) holds this cycle's issue and `recent`
+        hz_if_issue, hz_if_not = Signal(), Signal()
+        m.d.comb += [hz_if_issue.eq(at_least_g[1:].bit_select(recent, 1)),
+                     hz_if_not.eq(at_least_g.bit_select(recent, 1))]
+        m.d.sync += [hist.eq(Cat(issue, hist[:-1])), recent.eq(recent + issue - hist[-1]),
+                     hazard.eq(few_groups & Mux(issue, hz_if_issue, hz_if_not))]
         out_empty = Signal()        # registered: nothing in the output FIFO or being written to it
         drained = Signal()          # registered: packet taken to its end and every symbol out
         run_done = Signal()         # registered: the decode has finished (see below)
@@ -224,6 +238,7 @@ class TansDecoder(wiring.Component):
                 m.d.sync += [
                     bad_command.eq((cmd.lanes == 0) | (cmd.lanes > p.lanes)),
                     few_groups.eq(cmd.lanes <= (PIPELINE_DEPTH - 1) * P),
+                    at_least_g.eq(Cat(cmd.lanes <= k * P for k in range(FEW + 2))),
                 ]
                 m.next = "SIZE"
             with m.State("SIZE"):              # the scheduler compares n_symbols with lanes
@@ -244,7 +259,7 @@ class TansDecoder(wiring.Component):
             with m.State("FAIL"):              # the bit buffer is armed to drain the packet
                 m.next = "DRAIN"
             with m.State("LAUNCH"):
-                m.d.sync += [running.eq(1), dead.eq(0)]
+                m.d.sync += [running.eq(1), dead.eq(0), hist.eq(0), recent.eq(0), hazard.eq(0)]
                 m.next = "RUN"
             with m.State("RUN"):
                 with m.If(short_seen):     # registered: the abort is off the execute path

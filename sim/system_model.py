@@ -109,10 +109,10 @@ def round_cycles(groups: int, pipe: int) -> int:
     """Cycles of one symbol round of `groups` lane groups.
 
     With at least `pipe` groups the lane vector hides the decoder pipeline (one group per
-    cycle); with fewer, a round cannot start before the previous one has written its
-    states back: groups + pipe - 1 cycles (measured on hw/decoder.py).
+    cycle); with fewer, a group is issued again only once its previous step is written back,
+    `pipe` cycles after its previous issue, so a round takes `pipe` cycles (hw/decoder.py).
     """
-    return groups if groups >= pipe else groups + pipe - 1
+    return max(groups, pipe)
 
 
 def decode_cycles(n: int, lanes: int, p: int, pipe: int) -> int:
