@@ -81,7 +81,6 @@ class BitBuffer(wiring.Component):
         span = -(-(W + 2 * T - 1) // W)         # words a read can touch
 
         window = [Signal(W, name=f"w{j}") for j in range(M)]
-        nwords = Signal(range(M + 1))
         pos = Signal(range(W + T))
         avail = Signal(range(M * W + 1))       # bits buffered and not read (loads count a cycle late)
         loaded_bits = Signal(range(W + 1))      # bits of the word loaded last cycle
@@ -166,8 +165,6 @@ class BitBuffer(wiring.Component):
         m.d.comb += shifted.eq(filled >> npop)
         filled_next = Signal(M + 1)
         m.d.comb += filled_next.eq(Mux(loading, shifted << 1, shifted))
-        nwords_next = Signal(range(M + 1))
-        m.d.comb += nwords_next.eq(nwords - npop + loading)
         seen_last_next = Signal()
         all_loaded_next = Signal()
         m.d.comb += [
@@ -181,7 +178,6 @@ class BitBuffer(wiring.Component):
             # registered: for the read of last cycle. take <= P*k, so only avail's low bits need
             # a compare (the rest must be zero for the read to be short)
             self.short.eq(self.read & (avail[tb:] == 0) & (take > avail[:tb])),
-            nwords.eq(nwords_next),
             filled.eq(filled_next),
             avail.eq(avail - used + loaded_bits),
             # reads take at most P*k bits a cycle: avail now covers the reads of this cycle and
@@ -228,7 +224,7 @@ class BitBuffer(wiring.Component):
                 full.eq(pb[log2w:]), hi_m1.eq(pre_hi_m1),
                 full_zero.eq(pre_full_zero), full_one.eq(pre_full_one),
                 part.eq(pb[:log2w]), part_due.eq(pre_part), all_loaded.eq(pre_empty),
-                nwords.eq(0), filled.eq(1), pos.eq(0), avail.eq(0), loaded_bits.eq(0), arrived.eq(0), self.can_read.eq(pre_empty),
+                filled.eq(1), pos.eq(0), avail.eq(0), loaded_bits.eq(0), arrived.eq(0), self.can_read.eq(pre_empty),
                 self.seen_last.eq(0), self.truncated.eq(0),
             ]
         return m

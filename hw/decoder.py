@@ -48,8 +48,8 @@ class TansDecoder(wiring.Component):
     everything in flight and the bit buffer holds enough bits for every read in flight, both
     judged from registers. With at least PIPELINE_DEPTH groups of P lanes a round, a lane's
     previous step is written back before its next one is issued, so the lane vector hides the
-    whole latency and the core runs at P symbols per cycle; with fewer, each round waits for the
-    pipeline to drain. Errors: see `ErrorCode`. After any error the rest of the packet is drained.
+    whole latency and the core runs at P symbols per cycle; with fewer, a group waits until its
+    previous step is written back, so a round takes PIPELINE_DEPTH cycles. Errors: see `ErrorCode`. After any error the rest of the packet is drained.
     `ram` selects the RAM primitives: "generic" (inferred), "ice40" (SB_RAM40_4K) or "ecp5"
     (DP16KD with output registers for the table); see `hw.ram.SimpleRam`.
     """
@@ -85,7 +85,6 @@ class TansDecoder(wiring.Component):
             outbuf.r_en.eq(self.out.ready),
         ]
 
-        running = Signal()
         error_code = Signal(range(8))
         done = Signal()
 
@@ -114,7 +113,7 @@ class TansDecoder(wiring.Component):
         hazard = Signal()
         m.d.comb += [
             # With >= PIPELINE_DEPTH groups a round, a group's previous step has been written back
-            # before it comes round again. With fewer, a new round waits for the pipeline to drain.
+            # before it comes round again. With fewer, `hazard` holds it until then.
             issue.eq(sched.valid & ~hazard & open_),
             sched.next.eq(issue),
         ]
@@ -259,7 +258,7 @@ class TansDecoder(wiring.Component):
             with m.State("FAIL"):              # the bit buffer is armed to drain the packet
                 m.next = "DRAIN"
             with m.State("LAUNCH"):
-                m.d.sync += [running.eq(1), dead.eq(0), hist.eq(0), recent.eq(0), hazard.eq(0)]
+                m.d.sync += [dead.eq(0), hist.eq(0), recent.eq(0), hazard.eq(0)]
                 m.next = "RUN"
             with m.State("RUN"):
                 with m.If(short_seen):     # registered: the abort is off the execute path
@@ -274,13 +273,11 @@ class TansDecoder(wiring.Component):
                     with m.If(run_done):
                         with m.If(~bits.empty):
                             fail(ErrorCode.EXCESS_BITS)
-                        m.d.sync += running.eq(0)
                         m.next = "DRAIN"
             with m.State("DRAIN"):
                 m.d.comb += bits.drain.eq(1)
                 with m.If(drained):
-                    m.d.sync += idle.eq(1)
-                    m.d.sync += done.eq(1)
+                    m.d.sync += [idle.eq(1), done.eq(1)]
                     m.next = "IDLE"
         m.d.sync += drained.eq(fsm.ongoing("DRAIN") & bits.seen_last & out_empty)
         # every group issued and written back (busy covers T..Z); once true it stays true, so the
@@ -289,7 +286,7 @@ class TansDecoder(wiring.Component):
         with m.If(final_bad):
             fail(ErrorCode.FINAL_STATE)
         with m.If(flush):
-            m.d.sync += [running.eq(0), t_valid.eq(0), r_valid.eq(0), q_valid.eq(0), x_valid.eq(0)]
+            m.d.sync += [t_valid.eq(0), r_valid.eq(0), q_valid.eq(0), x_valid.eq(0)]
             m.d.comb += sched.stop.eq(1)
 
         m.d.comb += [

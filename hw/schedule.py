@@ -16,12 +16,12 @@ class GroupScheduler(wiring.Component):
     lanes starting at a multiple of P, so unit i always serves lanes = i (mod P) and the lane
     states bank cleanly. `load` takes `n_symbols` and `lanes`; `too_few` (two cycles later) says
     n_symbols < lanes; `start` then begins. `valid` while a group is pending; `next` issues it.
-    Per group (all from registers): `group` (bank address), `lane0`, `first` (group 0 of a round),
+    Per group (all from registers): `group` (bank address), `lane0`,
     `active` (units with a lane), `final` (the lane's last step, when it must reach the final
     state), `init` (a state-loading round) and `last` (the tensor's last group).
 
     A round's last group must be issued at least 6 cycles after the previous round's last group
-    (the decoder drains the pipeline between short rounds, which takes 7).
+    (the decoder re-issues a group PIPELINE_DEPTH = 7 cycles after its previous issue at the earliest).
 
     Only one wide register exists, `ahead` (see below), which drops by `lanes` a cycle after each
     round end; the next round's parameters are precomputed from it into registers, so neither
@@ -42,7 +42,6 @@ class GroupScheduler(wiring.Component):
             "next": In(1),
             "group": Out(range(p.groups)),
             "lane0": Out(range(p.lanes + p.units + 1)),
-            "first": Out(1),
             "active": Out(p.units),
             "final": Out(p.units),
             "init": Out(1),
@@ -109,7 +108,7 @@ class GroupScheduler(wiring.Component):
 
         with m.If(self.next & self.valid):
             with m.If(end_of_round):
-                m.d.sync += [self.lane0.eq(0), self.group.eq(0), self.first.eq(1), self.init.eq(0),
+                m.d.sync += [self.lane0.eq(0), self.group.eq(0), self.init.eq(0),
                              z_neg.eq(nxt_neg), z_small.eq(nxt_small), z_last.eq(nxt_last),
                              left.eq(nxt_left), end_of_round.eq(nxt_eor), to_final.eq(low),
                              step.eq(1)]
@@ -117,7 +116,7 @@ class GroupScheduler(wiring.Component):
                     m.d.sync += self.valid.eq(0)
             with m.Else():
                 m.d.sync += [self.lane0.eq(self.lane0 + P), self.group.eq(self.group + 1),
-                             self.first.eq(0), left.eq(left - P), to_final.eq(to_final - P),
+                             left.eq(left - P), to_final.eq(to_final - P),
                              end_of_round.eq(left <= 2 * P)]
         with m.If(self.stop):
             m.d.sync += self.valid.eq(0)
@@ -128,5 +127,5 @@ class GroupScheduler(wiring.Component):
             # the initial-state round: every lane, no final steps (`ahead` is N - lanes by now)
             m.d.sync += [left.eq(lanes), end_of_round.eq(lanes <= P), z_last.eq(0), z_neg.eq(0),
                          z_small.eq(0), to_final.eq(0), self.lane0.eq(0), self.group.eq(0),
-                         self.first.eq(1), self.init.eq(1), self.valid.eq(1)]
+                         self.init.eq(1), self.valid.eq(1)]
         return m

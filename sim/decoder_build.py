@@ -39,6 +39,18 @@ def verilog_source(p: DecoderParams, ram: str = "generic") -> str:
     return verilog.convert(TansDecoder(p, ram=ram), name=TOPLEVEL)
 
 
+def cocotb_results(xml: Path) -> dict[str, str | None]:
+    """A cocotb results.xml as testcase name -> failure message (None when it passed)."""
+    import xml.etree.ElementTree as ET
+    out: dict[str, str | None] = {}
+    for tc in ET.parse(xml).getroot().iter("testcase"):
+        bad = tc.find("failure")
+        if bad is None:
+            bad = tc.find("error")
+        out[tc.get("name")] = None if bad is None else (bad.get("message") or bad.text or "failed")
+    return out
+
+
 def icarus_fixup(text: str) -> str:
     """Kick yosys' comb-process trigger registers once at t=1: Icarus 11 drops the t=0 event."""
     def kick(match: re.Match) -> str:

@@ -8,30 +8,17 @@ from __future__ import annotations
 import os
 import shutil
 import sys
-import xml.etree.ElementTree as ET
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-MODEL = ROOT / "sim" / "models" / "DP16KD.v"
-BUILD_ROOT = Path(os.environ.get("TANS_SIM_BUILD", ROOT / "build" / "sim"))
+from sim.decoder_build import BUILD_ROOT, ROOT, ram_models, cocotb_results
+
+MODEL = ram_models("ecp5")[0][0]
 TOPLEVEL = "ecp5_ram"
 TESTS = ["test_write_then_read", "test_mixed"]
 
 # (width, depth): x18 with 1 and 2 primitives (and a depth below 1K), x9 and x4 with 3 and 6
 CONFIGS = [(17, 256), (21, 1024), (21, 2048), (21, 4096), (36, 64), (8, 32)]
-
-
-def _results(xml: Path) -> dict[str, str | None]:
-    """testcase name -> failure message (None when it passed)."""
-    out: dict[str, str | None] = {}
-    for tc in ET.parse(xml).getroot().iter("testcase"):
-        bad = tc.find("failure")
-        if bad is None:
-            bad = tc.find("error")
-        out[tc.get("name")] = None if bad is None else (bad.get("message") or bad.text or "failed")
-    return out
 
 
 def run_config(width: int, depth: int) -> dict[str, str | None]:
@@ -58,7 +45,7 @@ def run_config(width: int, depth: int) -> dict[str, str | None]:
     runner.test(test_module="sim.tb_ecp5_ram", hdl_toplevel=TOPLEVEL, build_dir=build_dir,
                 test_dir=build_dir, extra_env=env, results_xml=str(results),
                 timescale=("1ns", "1ps"))
-    return _results(results)
+    return cocotb_results(results)
 
 
 _cache: dict[tuple[int, int], dict[str, str | None]] = {}

@@ -1,12 +1,11 @@
 """cocotb testbenches of the hardware decoder (sim/tb_decoder.py), one simulator build per config."""
 from __future__ import annotations
 
-import xml.etree.ElementTree as ET
-from pathlib import Path
 
 import pytest
 
 from hw.params import DecoderParams
+from sim.decoder_build import cocotb_results
 
 from shutil import which as _which
 
@@ -45,17 +44,6 @@ def _id(cfg) -> str:
     return f"{cfg[0]}-{config_key(cfg[1])}{suffix}"
 
 
-def _results(xml: Path) -> dict[str, str | None]:
-    """testcase name -> failure message (None when it passed)."""
-    out: dict[str, str | None] = {}
-    for tc in ET.parse(xml).getroot().iter("testcase"):
-        bad = tc.find("failure")
-        if bad is None:
-            bad = tc.find("error")
-        out[tc.get("name")] = None if bad is None else (bad.get("message") or bad.text or "failed")
-    return out
-
-
 _cache: dict[str, dict[str, str | None]] = {}
 
 
@@ -66,7 +54,7 @@ def _run_config(cfg) -> dict[str, str | None]:
         from sim.decoder_build import run
         sim, p, tests = cfg[:3]
         xml = run(p, testcase=tests, simulator=sim, ram=_ram(cfg))
-        _cache[key] = _results(xml)
+        _cache[key] = cocotb_results(xml)
     return _cache[key]
 
 
