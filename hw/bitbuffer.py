@@ -34,9 +34,9 @@ def shift_levels(m: Module, src: Value, amount: Value, width: int, low: int, nam
 class BitBuffer(wiring.Component):
     """Serves LSB-first reads of up to P fields per cycle from a stream of W-bit words.
 
-    `start` (with `payload_bits`, held for the three cycles before) arms it for one packet: it loads the
-    payload's words (only payload bits count as available), then, while `drain` is high, discards words up to the one
-    with `last`. `can_read` (a register) means the reads of the next `ahead` cycles, each of up to
+    `start` (with `payload_bits`, held for the three cycles before) arms it for one packet: it
+    loads the payload's words (only payload bits count as available), then, while `drain` is
+    high, discards words up to the one with `last`. `can_read` (a register) means the reads of the next `ahead` cycles, each of up to
     P*k bits, are all covered by buffered bits, or every payload bit is already buffered; the
     decoder checks it when it issues a group, several cycles before that group reads. `read`
     consumes fields of `widths[0..P-1]` bits, returned on `fields` in the next cycle, laid end to
@@ -85,14 +85,16 @@ class BitBuffer(wiring.Component):
         avail = Signal(range(M * W + 1))       # bits buffered and not read (loads count a cycle late)
         loaded_bits = Signal(range(W + 1))      # bits of the word loaded last cycle
         arrived = Signal()                      # a word was loaded last cycle
-        # payload words still to load: `full` whole words, then a partial one if `part` is nonzero
-        # (a low byte and a high part; the high part's decrement is precomputed, so no long carry
-        # chain sits in the load path)
+        # payload words still to load: `full` whole words, then a partial one if `part` is nonzero.
+        # Its low byte counts the words; the high part takes the borrow a cycle later (two short
+        # carry chains instead of one long one; `full == 2` is never asked while a borrow is due).
         full = Signal(COUNT_BITS - log2w)
         LOB = min(8, len(full) - 1)
         full_lo, full_hi = full[:LOB], full[LOB:]
-        hi_m1 = Signal(len(full) - LOB)         # full_hi - 1, a cycle after full_hi changes
-        m.d.sync += hi_m1.eq(full_hi - 1)
+        borrow = Signal()
+        m.d.sync += borrow.eq(0)
+        with m.If(borrow):
+            m.d.sync += full_hi.eq(full_hi - 1)
         full_zero = Signal(init=1)              # registered full == 0
         full_one = Signal()                     # registered full == 1
         part = Signal(range(W))                 # bits of the final partial word (0: none)
@@ -191,11 +193,8 @@ class BitBuffer(wiring.Component):
         m.d.sync += pos.eq(pos_sum)
         with m.If(loading):
             with m.If(~full_zero):
-                m.d.sync += [full_zero.eq(full_one), full_one.eq(full == 2)]
-                with m.If(full_lo != 0):
-                    m.d.sync += full_lo.eq(full_lo - 1)
-                with m.Else():          # wraps at most once every 2**LOB words
-                    m.d.sync += [full_lo.eq(-1), full_hi.eq(hi_m1)]
+                m.d.sync += [full_zero.eq(full_one), full_one.eq(full == 2),
+                             full_lo.eq(full_lo - 1), borrow.eq(full_lo == 0)]
             with m.Else():
                 m.d.sync += part_due.eq(0)
             with m.If(final_word):
@@ -214,14 +213,12 @@ class BitBuffer(wiring.Component):
         low_word, low_part = Signal(), Signal()
         m.d.sync += [low_word.eq(pb[log2w]), low_part.eq(pb[:log2w] != 0)]
         pre_full_zero, pre_full_one, pre_part, pre_empty = Signal(), Signal(), Signal(), Signal()
-        pre_hi_m1 = Signal.like(hi_m1)
-        m.d.sync += pre_hi_m1.eq(pb[log2w + LOB:] - 1)
         m.d.sync += [pre_full_zero.eq(nibbles.all() & ~low_word),
                      pre_full_one.eq(nibbles.all() & low_word),
                      pre_part.eq(low_part), pre_empty.eq(nibbles.all() & ~low_word & ~low_part)]
         with m.If(self.start):
             m.d.sync += [
-                full.eq(pb[log2w:]), hi_m1.eq(pre_hi_m1),
+                full.eq(pb[log2w:]), borrow.eq(0),
                 full_zero.eq(pre_full_zero), full_one.eq(pre_full_one),
                 part.eq(pb[:log2w]), part_due.eq(pre_part), all_loaded.eq(pre_empty),
                 filled.eq(1), pos.eq(0), avail.eq(0), loaded_bits.eq(0), arrived.eq(0), self.can_read.eq(pre_empty),

@@ -208,9 +208,17 @@ class TansDecoder(wiring.Component):
         m.d.sync += final_bad.eq(z_valid & Cat(*finals).any())
 
         # --- control ----------------------------------------------------------------------------
+        # An error found while running is recorded a cycle later through `pending` (first error
+        # wins; within a cycle FINAL_STATE wins): the error register's input is then a short mux
+        # of registers, off the FSM's decoding.
+        pending = Signal(range(8))
+        m.d.sync += pending.eq(ErrorCode.NONE)
+
         def fail(code: ErrorCode) -> None:
-            with m.If(error_code == ErrorCode.NONE):
-                m.d.sync += error_code.eq(code)
+            m.d.sync += pending.eq(code)
+
+        with m.If((pending != ErrorCode.NONE) & (error_code == ErrorCode.NONE)):
+            m.d.sync += error_code.eq(pending)
 
         cmd = Signal(command_layout(p))          # the command, registered before it is checked
         bad_command = Signal()
@@ -219,70 +227,60 @@ class TansDecoder(wiring.Component):
             bits.payload_bits.eq(cmd.payload_bits),
         ]
         flush = Signal()
-        idle = Signal(init=1)       # the FSM is in IDLE (a register: ready and load enable)
-        arm = Signal()              # the FSM is in FAIL or LAUNCH (a register): start the bit buffer
-        launch = Signal()           # the FSM is in LAUNCH (a register): start the scheduler
-        m.d.sync += [arm.eq(0), launch.eq(0)]
+        leave = Signal()            # registered: RUN ends (aborted or finished)
+        # The control FSM, one-hot in registers (each state's next value is a short function):
+        # IDLE -> CHECK -> SIZE -> LAUNCH -> RUN -> DRAIN -> IDLE, or SIZE -> FAIL -> DRAIN.
+        # `arm` is FAIL or LAUNCH (it starts the bit buffer), `launch` is LAUNCH.
+        idle = Signal(init=1)
+        check, size, arm, launch, run, drain = (Signal(name=n) for n in
+                                                ("check", "size", "arm", "launch", "run", "drain"))
+        m.d.sync += [arm.eq(0), launch.eq(0), check.eq(0)]
         m.d.comb += [bits.start.eq(arm), sched.start.eq(launch)]
         m.d.comb += [self.cmd.ready.eq(idle), table.load_enable.eq(idle)]
-        with m.FSM(init="IDLE") as fsm:
-            with m.State("IDLE"):
-                with m.If(self.cmd.valid):
-                    m.d.sync += idle.eq(0)
-                    m.d.sync += [cmd.eq(self.cmd.payload), done.eq(0),
-                                 error_code.eq(ErrorCode.NONE)]
-                    m.next = "CHECK"
-            with m.State("CHECK"):
-                m.d.comb += sched.load.eq(1)
-                m.d.sync += [
-                    bad_command.eq((cmd.lanes == 0) | (cmd.lanes > p.lanes)),
-                    few_groups.eq(cmd.lanes <= (PIPELINE_DEPTH - 1) * P),
-                    at_least_g.eq(Cat(cmd.lanes <= k * P for k in range(FEW + 2))),
-                ]
-                m.next = "SIZE"
-            with m.State("SIZE"):              # the scheduler compares n_symbols with lanes
-                with m.If(sched.ready):
-                    m.d.sync += arm.eq(1)      # FAIL and LAUNCH arm the bit buffer
-                    with m.If(table.bad):
-                        m.d.sync += error_code.eq(ErrorCode.BAD_TABLE)
-                        m.next = "FAIL"
-                    with m.Elif(~table.ready):
-                        m.d.sync += error_code.eq(ErrorCode.NO_TABLE)
-                        m.next = "FAIL"
-                    with m.Elif(bad_command | sched.too_few):
-                        m.d.sync += error_code.eq(ErrorCode.BAD_COMMAND)
-                        m.next = "FAIL"
-                    with m.Else():
-                        m.d.sync += launch.eq(1)
-                        m.next = "LAUNCH"
-            with m.State("FAIL"):              # the bit buffer is armed to drain the packet
-                m.next = "DRAIN"
-            with m.State("LAUNCH"):
-                m.d.sync += [dead.eq(0), hist.eq(0), recent.eq(0), hazard.eq(0)]
-                m.next = "RUN"
-            with m.State("RUN"):
-                with m.If(short_seen):     # registered: the abort is off the execute path
-                    fail(ErrorCode.TRUNCATED)
-                    m.d.comb += flush.eq(1)
-                    m.next = "DRAIN"
-                with m.Elif(bits.truncated):
-                    fail(ErrorCode.TRUNCATED)
-                    m.d.comb += flush.eq(1)
-                    m.next = "DRAIN"
-                with m.Else():
-                    with m.If(run_done):
-                        with m.If(~bits.empty):
-                            fail(ErrorCode.EXCESS_BITS)
-                        m.next = "DRAIN"
-            with m.State("DRAIN"):
-                m.d.comb += bits.drain.eq(1)
-                with m.If(drained):
-                    m.d.sync += [idle.eq(1), done.eq(1)]
-                    m.next = "IDLE"
-        m.d.sync += drained.eq(fsm.ongoing("DRAIN") & bits.seen_last & out_empty)
+        with m.If(idle & self.cmd.valid):
+            m.d.sync += [idle.eq(0), check.eq(1), cmd.eq(self.cmd.payload), done.eq(0),
+                         error_code.eq(ErrorCode.NONE)]
+        with m.If(check):
+            m.d.comb += sched.load.eq(1)
+            m.d.sync += [
+                size.eq(1),
+                bad_command.eq((cmd.lanes == 0) | (cmd.lanes > p.lanes)),
+                few_groups.eq(cmd.lanes <= (PIPELINE_DEPTH - 1) * P),
+                at_least_g.eq(Cat(cmd.lanes <= k * P for k in range(FEW + 2))),
+            ]
+        with m.If(size & sched.ready):          # the scheduler has compared n_symbols with lanes
+            m.d.sync += [size.eq(0), arm.eq(1)]
+            with m.If(table.bad):
+                m.d.sync += error_code.eq(ErrorCode.BAD_TABLE)
+            with m.Elif(~table.ready):
+                m.d.sync += error_code.eq(ErrorCode.NO_TABLE)
+            with m.Elif(bad_command | sched.too_few):
+                m.d.sync += error_code.eq(ErrorCode.BAD_COMMAND)
+            with m.Else():
+                m.d.sync += launch.eq(1)
+        with m.If(launch):
+            m.d.sync += [run.eq(1), dead.eq(0), hist.eq(0), recent.eq(0), hazard.eq(0)]
+        with m.If(arm & ~launch):               # FAIL: the bit buffer is armed to drain the packet
+            m.d.sync += drain.eq(1)
+        with m.If(run):
+            # the abort and end conditions are registers; the state change follows a cycle
+            # later through `leave`
+            with m.If(short_seen | bits.truncated):
+                fail(ErrorCode.TRUNCATED)
+                m.d.comb += flush.eq(1)
+            with m.Elif(run_done & ~bits.empty):
+                fail(ErrorCode.EXCESS_BITS)
+            with m.If(leave):
+                m.d.sync += [run.eq(0), drain.eq(1)]
+        with m.If(drain):
+            m.d.comb += bits.drain.eq(1)
+            with m.If(drained):
+                m.d.sync += [drain.eq(0), idle.eq(1), done.eq(1)]
+        m.d.sync += drained.eq(drain & ~drained & bits.seen_last & out_empty)
+        m.d.sync += leave.eq(run & ~leave & (short_seen | bits.truncated | run_done))
         # every group issued and written back (busy covers T..Z); once true it stays true, so the
         # registered (one cycle late) value is safe
-        m.d.sync += run_done.eq(fsm.ongoing("RUN") & ~sched.valid & ~busy & ~final_bad)
+        m.d.sync += run_done.eq(run & ~leave & ~sched.valid & ~busy & ~final_bad)
         with m.If(final_bad):
             fail(ErrorCode.FINAL_STATE)
         with m.If(flush):

@@ -16,7 +16,7 @@ class ErrorCode(enum.IntEnum):
 
     NONE = 0
     NO_TABLE = 1       #: decode started without a loaded table
-    BAD_TABLE = 2      #: the last table load had a size that is not a power of two in 32..l
+    BAD_TABLE = 2      #: the last table load: size not a power of two in 32..l, or an impossible entry
     BAD_COMMAND = 3    #: lanes = 0, lanes > the core's lanes, or fewer symbols than lanes
     TRUNCATED = 4      #: the input ended (last) early, or a read ran past payload_bits
     FINAL_STATE = 5    #: a lane did not end in the final state (symbols were still emitted)

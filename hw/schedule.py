@@ -86,23 +86,29 @@ class GroupScheduler(wiring.Component):
         nxt_last = Signal()
         nxt_eor = Signal()
         nxt_left = Signal(signed(LB + 2))
+        nxt_lm = Signal(signed(LB + 2))      # nxt_left - 2P - 1
         m.d.sync += [
             nxt_neg.eq(ahead[-1]), nxt_small.eq(ahead_next[-1]),
             nxt_last.eq(ahead[-1] | (ahead_next[-1] & (low == 0))),
             nxt_left.eq(Mux(ahead[-1], (low + lanes)[:LB], lanes)),   # lane-wide: Z + lanes
             nxt_eor.eq(nxt_left <= P),        # a cycle after nxt_left
+            nxt_lm.eq(nxt_left - (2 * P + 1)),
         ]
 
         z_neg = Signal()       # this round is partial (Z < 0): every active lane ends here
         z_small = Signal()     # Z < lanes: lanes >= Z end in this round
         z_last = Signal()      # Z <= 0: no round after this one
         left = Signal(signed(LB + 2))        # lanes of this round from lane0 on
-        to_final = Signal(signed(LB + 2))    # Z - lane0 (only meaningful when z_small)
+        # left - 2P - 1: its sign is the next group's end_of_round, so that flag is one LUT
+        # from a register
+        lm = Signal(signed(LB + 2))
+        to_final = Signal(signed(LB + 2))    # Z - lane0 - 1 (only meaningful when z_small)
         end_of_round = Signal()              # registered left <= P
         for i in range(P):
             m.d.comb += [
-                self.active[i].eq(left > i),
-                self.final[i].eq(~self.init & (z_neg | (z_small & (to_final <= i)))),
+                # a group has at least one lane: unit 0 is always active
+                self.active[i].eq(1 if i == 0 else left > i),
+                self.final[i].eq(~self.init & (z_neg | (z_small & (to_final < i)))),
             ]
         m.d.comb += self.last.eq(~self.init & end_of_round & z_last)
 
@@ -110,14 +116,15 @@ class GroupScheduler(wiring.Component):
             with m.If(end_of_round):
                 m.d.sync += [self.lane0.eq(0), self.group.eq(0), self.init.eq(0),
                              z_neg.eq(nxt_neg), z_small.eq(nxt_small), z_last.eq(nxt_last),
-                             left.eq(nxt_left), end_of_round.eq(nxt_eor), to_final.eq(low),
+                             left.eq(nxt_left), end_of_round.eq(nxt_eor), lm.eq(nxt_lm),
+                             to_final.eq(low - 1),
                              step.eq(1)]
                 with m.If(self.last):
                     m.d.sync += self.valid.eq(0)
             with m.Else():
                 m.d.sync += [self.lane0.eq(self.lane0 + P), self.group.eq(self.group + 1),
-                             left.eq(left - P), to_final.eq(to_final - P),
-                             end_of_round.eq(left <= 2 * P)]
+                             left.eq(left - P), lm.eq(lm - P), to_final.eq(to_final - P),
+                             end_of_round.eq(lm[-1])]
         with m.If(self.stop):
             m.d.sync += self.valid.eq(0)
         with m.If(self.load):
@@ -126,6 +133,6 @@ class GroupScheduler(wiring.Component):
         with m.If(self.start):
             # the initial-state round: every lane, no final steps (`ahead` is N - lanes by now)
             m.d.sync += [left.eq(lanes), end_of_round.eq(lanes <= P), z_last.eq(0), z_neg.eq(0),
-                         z_small.eq(0), to_final.eq(0), self.lane0.eq(0), self.group.eq(0),
+                         lm.eq(lanes - (2 * P + 1)), z_small.eq(0), to_final.eq(-1), self.lane0.eq(0), self.group.eq(0),
                          self.init.eq(1), self.valid.eq(1)]
         return m

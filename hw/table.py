@@ -16,7 +16,9 @@ class DecodeTable(wiring.Component):
     """Holds the table (state -> symbol, nb_bits, base); one read port per unit, latency 2.
 
     Entries arrive on `load` at addresses 0, 1, 2, ...; the beat with `last` ends the table,
-    whose size must be a power of two from 32 to l (else `bad`). Loads are accepted only while
+    whose size 2**k must be a power of two from 32 to l, and whose every entry must be one a
+    tANS table of 2**k states can hold: nb_bits <= k, base a multiple of 2**nb_bits, and
+    base + 2**nb_bits <= 2**k (so every next state is in range). Otherwise `bad`. Loads are accepted only while
     `load_enable` is high (the decoder is idle), so a table never changes under a decode.
     Read ports: address `addr[i]` sampled every cycle, its entry on `data[i]` two cycles later:
     block RAM then an output register. `ram="ecp5"` puts that register inside the DP16KD
@@ -67,9 +69,10 @@ class DecodeTable(wiring.Component):
         ended = Signal()
         final_count = Signal.like(count)        # entries - 1 of the table just loaded
         final_overflow = Signal()
+        fresh = Signal(init=1)                  # the latest beat was a table's last (or none yet)
         m.d.sync += ended.eq(0)
         with m.If(beat):
-            m.d.sync += [self.ready.eq(0), self.bad.eq(0)]
+            m.d.sync += fresh.eq(self.load.payload.last)
             with m.If(self.load.payload.last):
                 m.d.sync += [count.eq(0), overflow.eq(0), ended.eq(1), final_count.eq(count),
                              final_overflow.eq(overflow)]
@@ -78,15 +81,40 @@ class DecodeTable(wiring.Component):
                     m.d.sync += overflow.eq(1)
                 with m.Else():
                     m.d.sync += count.eq(count + 1)
+        # entry checks, a register stage behind the load: `reach` ORs base | (2**nb_bits - 1) over
+        # the table (it must stay below 2**k), `misfit` flags a base that is not a multiple of
+        # 2**nb_bits or an nb_bits above l's
+        K = p.log2_states
+        e_nb = Signal(range(1 << p.nb_width))
+        e_base = Signal(K)
+        e_on, e_first = Signal(), Signal()
+        m.d.sync += [e_on.eq(beat), e_first.eq(beat & fresh),
+                     e_nb.eq(self.load.payload.entry.nb_bits), e_base.eq(self.load.payload.entry.base)]
+        mask = Signal(K)
+        m.d.comb += mask.eq(Cat(e_nb > b for b in range(K)))
+        reach = Signal(K)
+        misfit = Signal()
+        entry_bad = Signal()
+        m.d.comb += entry_bad.eq((e_base & mask).any() | (e_nb > K))
+        with m.If(e_on):
+            with m.If(e_first):
+                m.d.sync += [reach.eq(e_base | mask), misfit.eq(entry_bad)]
+            with m.Else():
+                m.d.sync += [reach.eq(reach | e_base | mask), misfit.eq(misfit | entry_bad)]
+
         sizes = range(fmt.MIN_LOG2_STATES, p.log2_states + 1)
         is_size = Signal(len(sizes))            # registered final_count == 2**k - 1, one bit per k
         ended2 = Signal()
         m.d.sync += [ended2.eq(ended), is_size.eq(Cat(final_count == (1 << k) - 1 for k in sizes))]
-        with m.If(ended2):
+        # (a new load that began since leaves ready and bad low: its own end decides)
+        with m.If(ended2 & fresh):
             ok = Signal()
-            m.d.comb += ok.eq(is_size.any() & ~final_overflow)
+            fits = Cat((reach[k:] == 0) if k < K else 1 for k in sizes)
+            m.d.comb += ok.eq((is_size & fits).any() & ~final_overflow & ~misfit)
             for j, k in enumerate(sizes):
                 with m.If(is_size[j]):
                     m.d.sync += self.log2_states.eq(k)
             m.d.sync += [self.ready.eq(ok), self.bad.eq(~ok)]
+        with m.If(beat):                        # (after the check: a beat now wins)
+            m.d.sync += [self.ready.eq(0), self.bad.eq(0)]
         return m

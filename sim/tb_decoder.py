@@ -182,6 +182,24 @@ async def test_corrupt_table(dut):
     assert res.status["error_code"] == ErrorCode.BAD_TABLE and res.got == [], res.status
     await tb.load_table(case.entries)
     check_exact(await tb.decode(case), case, "after a bad table")
+    # entries no tANS table can hold are refused: a base off its 2**nb_bits grid, nb_bits above
+    # the table's log2 size, a next state beyond the table
+    k, big_k = len(case.entries).bit_length() - 1, tb.p.log2_states
+    j = next(i for i, e in enumerate(case.entries) if e[1] >= 1)
+    sym, nb, base = case.entries[j]
+    bad_entries = {"base off grid": (sym, nb, base + 1)}
+    if k + 1 < 1 << tb.p.nb_width:
+        bad_entries["nb_bits > log2 size"] = (sym, k + 1, 0)
+    if k < big_k:
+        bad_entries["next state beyond the table"] = (sym, nb, base + (1 << k))
+    for what, entry in bad_entries.items():
+        entries = list(case.entries)
+        entries[j] = entry
+        await tb.load_table(entries)
+        res = await tb.decode(case)
+        assert res.status["error_code"] == ErrorCode.BAD_TABLE and res.got == [], (what, res.status)
+    await tb.load_table(case.entries)
+    check_exact(await tb.decode(case), case, "after a table with a bad entry")
     # after reset there is no table
     await tb.reset()
     res = await tb.decode(case)

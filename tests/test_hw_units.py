@@ -30,13 +30,17 @@ def test_params_rejected(kw):
         DecoderParams(**kw)
 
 
-@pytest.mark.parametrize("units,word_bits,k", [(1, 32, 8), (2, 8, 12), (4, 64, 5), (3, 16, 7)])
-def test_bitbuffer_matches_golden_reader(units, word_bits, k):
-    """Random multi-field reads agree with the golden BitReader, with gaps on both sides."""
+@pytest.mark.parametrize("units,word_bits,k,nbytes", [(1, 32, 8, 64), (2, 8, 12, 64), (4, 64, 5, 64),
+                                                     (3, 16, 7, 64), (2, 8, 8, 700)])
+def test_bitbuffer_matches_golden_reader(units, word_bits, k, nbytes):
+    """Random multi-field reads agree with the golden BitReader, with gaps on both sides.
+
+    700 one-byte words take the payload word counter's low byte round more than twice.
+    """
     p = DecoderParams(log2_states=k, units=units, word_bits=word_bits, lanes=4)
     dut = BitBuffer(p)
     rng = random.Random(units * 100 + word_bits + k)
-    payload = bytes(rng.getrandbits(8) for _ in range(64))
+    payload = bytes(rng.getrandbits(8) for _ in range(nbytes))
     payload_bits = 8 * len(payload) - rng.randint(0, 7)
     words = [int.from_bytes(payload[i:i + word_bits // 8], "little")
              for i in range(0, len(payload), word_bits // 8)]
@@ -53,7 +57,7 @@ def test_bitbuffer_matches_golden_reader(units, word_bits, k):
         await ctx.tick()
         ctx.set(dut.start, 0)
         consumed = 0
-        for _ in range(2000):
+        for _ in range(4000):
             widths = [rng.randint(0, k) for _ in range(units)]
             if consumed + sum(widths) > payload_bits:
                 break
@@ -75,6 +79,8 @@ def test_bitbuffer_matches_golden_reader(units, word_bits, k):
             if ctx.get(dut.can_read):
                 break
             await ctx.tick()
+        # the packet's `last` came exactly with the payload's final word
+        assert ctx.get(dut.seen_last) and not ctx.get(dut.truncated)
         ctx.set(dut.widths[0], min(k, payload_bits - consumed + 1))
         for i in range(1, units):
             ctx.set(dut.widths[i], 0)
