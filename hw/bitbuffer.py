@@ -40,7 +40,8 @@ class BitBuffer(wiring.Component):
     P*k bits, are all covered by buffered bits, or every payload bit is already buffered; the
     decoder checks it when it issues a group, several cycles before that group reads. `read`
     consumes fields of `widths[0..P-1]` bits, returned on `fields` in the next cycle, laid end to
-    end in stream order; `short`, also in the next cycle, flags a read of more bits than were
+    end in stream order; `ends[i]` must be widths[0] + ... + widths[i] (the caller registers these
+    sums with the widths, so no adder chain sits in front of the read's shifters); `short`, also in the next cycle, flags a read of more bits than were
     buffered (past the payload's end).
     `idle_widths_zero` promises that `widths` are all 0 whenever `read` is low (saves logic).
     Words enter the first free slot of the window; only the read side has a bit multiplexer.
@@ -56,6 +57,7 @@ class BitBuffer(wiring.Component):
             "payload_bits": In(COUNT_BITS),
             "drain": In(1),
             "widths": In(range(p.log2_states + 1)).array(p.units),
+            "ends": In(range(p.max_take + 1)).array(p.units),
             "fields": Out(p.log2_states).array(p.units),
             "take": Out(range(p.max_take + 1)),
             "can_read": Out(1),
@@ -105,12 +107,11 @@ class BitBuffer(wiring.Component):
         # A read takes two cycles: the cycle of `read` shifts by the offset's high bits into a
         # register, the next shifts by its low FINE_BITS bits and masks to the width (`fields`).
         front = Cat(*window[:span])
-        offset = Const(0, range(p.max_take + 1))
         low = min(FINE_BITS, len(Signal(range(len(front) + 1))))
         for i in range(p.units):
             w_i = self.widths[i]
             at = Signal(range(len(front) + 1), name=f"at{i}")
-            m.d.comb += at.eq(pos + offset)
+            m.d.comb += at.eq(pos if i == 0 else pos + self.ends[i - 1])
             coarse = Signal(K + (1 << low) - 1, name=f"coarse{i}")
             fine = Signal(low, name=f"fine{i}")
             width_r = Signal.like(w_i, name=f"width{i}")
@@ -118,10 +119,9 @@ class BitBuffer(wiring.Component):
                          fine.eq(at[:low]), width_r.eq(w_i)]
             raw = shift_levels(m, coarse, fine, K, 0, f"fine{i}")
             m.d.comb += self.fields[i].eq(Cat(*(raw[b] & (width_r > b) for b in range(K))))
-            offset = offset + w_i
         take = Signal(range(p.max_take + 1))
         m.d.comb += [
-            take.eq(offset), self.take.eq(take),
+            take.eq(self.ends[-1]), self.take.eq(take),
             self.empty.eq(all_loaded & ~arrived & (avail == 0)),
         ]
         npop = Signal(range(max_pop + 1))

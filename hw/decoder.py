@@ -149,16 +149,32 @@ class TansDecoder(wiring.Component):
             m.d.comb += [bank.r_addr.eq(sched.group), table.addr[i].eq(bank.r_data)]
             state_wr.append(bank)
 
-        # entry decode (Q -> X): resolve the initial-state round here, off the execute path
+        # entry decode (Q -> X): resolve the initial-state round here, off the execute path; the
+        # fields' end offsets (running sums of the widths) are registered too, so the read in X
+        # has no adder chain in front of its shifters
+        x_end = Signal(data.ArrayLayout(range(p.max_take + 1), P))
+        widths = []
         for i in range(P):
             e = table.data[i]
+            width = Signal(range(K + 1), name=f"q_width{i}")
+            # zero unless a group is read in X next cycle (the bit buffer relies on it)
+            m.d.comb += width.eq(Mux(q_valid & q_info.active[i],
+                                     Mux(q_info.init, table.log2_states, e.nb_bits), 0))
+            widths.append(width)
             m.d.sync += [
                 x_symbol[i].eq(e.symbol),
-                # zero unless a group is read in X next cycle (the bit buffer relies on it)
-                x_width[i].eq(Mux(q_valid & q_info.active[i],
-                                  Mux(q_info.init, table.log2_states, e.nb_bits), 0)),
+                x_width[i].eq(width),
                 x_base[i].eq(Mux(q_info.init, 0, e.base)),
             ]
+        # running sums as a prefix tree (Sklansky): log2(P) adders deep instead of P - 1
+        ends = list(widths)
+        d = 1
+        while d < P:
+            ends = [ends[i] + ends[i // (2 * d) * 2 * d + d - 1] if i % (2 * d) >= d else ends[i]
+                    for i in range(P)]
+            d *= 2
+        for i in range(P):
+            m.d.sync += x_end[i].eq(ends[i])
 
         # --- execute: read the bits and emit the symbols (all known from the table entry) --------
         # (the bit buffer's read takes this cycle and the next: its fields arrive in Y)
@@ -167,7 +183,7 @@ class TansDecoder(wiring.Component):
         y_emit = Signal()
         count = 0
         for i in range(P):
-            m.d.comb += bits.widths[i].eq(x_width[i])
+            m.d.comb += [bits.widths[i].eq(x_width[i]), bits.ends[i].eq(x_end[i])]
             count = count + x_info.active[i]
         execute = Signal()
         m.d.comb += [execute.eq(x_valid), bits.read.eq(execute)]

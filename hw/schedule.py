@@ -67,15 +67,17 @@ class GroupScheduler(wiring.Component):
         m.d.comb += ahead_next.eq(Cat(lo2, hi))
         step = Signal()        # ahead -= lanes: a cycle after each round end
         # setup after `load`: ahead = N (cycle 1) -> N - lanes (cycle 4) -> next-round registers
-        setup = Signal(range(9))
-        m.d.sync += step.eq(0)
-        with m.If(setup != 0):
-            m.d.sync += setup.eq(setup - 1)
-        with m.If(setup == 6):
+        # (a one-hot countdown: bit k - 1 set <=> k cycles to go, 8 .. 1; no compares)
+        setup = Signal(8)
+        setting_up = Signal()
+        m.d.sync += [step.eq(0), setup.eq(setup >> 1)]
+        with m.If(setup[0]):
+            m.d.sync += setting_up.eq(0)
+        with m.If(setup[5]):                 # 6 cycles to go
             m.d.sync += [self.too_few.eq(ahead_next[-1]), ahead.eq(ahead_next)]   # N < lanes
         with m.If(step):
             m.d.sync += ahead.eq(ahead_next)
-        m.d.comb += self.ready.eq(setup == 0)
+        m.d.comb += self.ready.eq(~setting_up)
 
         # The next round's parameters, precomputed from `ahead` (stable between round ends, which
         # are at least PIPELINE_DEPTH cycles apart), so a round end only copies registers.
@@ -98,6 +100,9 @@ class GroupScheduler(wiring.Component):
         z_neg = Signal()       # this round is partial (Z < 0): every active lane ends here
         z_small = Signal()     # Z < lanes: lanes >= Z end in this round
         z_last = Signal()      # Z <= 0: no round after this one
+        # lane0 = group * P: a wire when P is a power of two (synthesis then drops the counter)
+        lane0 = Signal.like(self.lane0)
+        m.d.comb += self.lane0.eq(self.group * P if P & (P - 1) == 0 else lane0)
         left = Signal(signed(LB + 2))        # lanes of this round from lane0 on
         # left - 2P - 1: its sign is the next group's end_of_round, so that flag is one LUT
         # from a register
@@ -114,7 +119,7 @@ class GroupScheduler(wiring.Component):
 
         with m.If(self.next & self.valid):
             with m.If(end_of_round):
-                m.d.sync += [self.lane0.eq(0), self.group.eq(0), self.init.eq(0),
+                m.d.sync += [lane0.eq(0), self.group.eq(0), self.init.eq(0),
                              z_neg.eq(nxt_neg), z_small.eq(nxt_small), z_last.eq(nxt_last),
                              left.eq(nxt_left), end_of_round.eq(nxt_eor), lm.eq(nxt_lm),
                              to_final.eq(low - 1),
@@ -122,17 +127,17 @@ class GroupScheduler(wiring.Component):
                 with m.If(self.last):
                     m.d.sync += self.valid.eq(0)
             with m.Else():
-                m.d.sync += [self.lane0.eq(self.lane0 + P), self.group.eq(self.group + 1),
+                m.d.sync += [lane0.eq(lane0 + P), self.group.eq(self.group + 1),
                              left.eq(left - P), lm.eq(lm - P), to_final.eq(to_final - P),
                              end_of_round.eq(lm[-1])]
         with m.If(self.stop):
             m.d.sync += self.valid.eq(0)
         with m.If(self.load):
             m.d.sync += [lanes.eq(self.lanes), ahead.eq(self.n_symbols), self.valid.eq(0),
-                         setup.eq(8)]
+                         setup.eq(1 << 7), setting_up.eq(1)]
         with m.If(self.start):
             # the initial-state round: every lane, no final steps (`ahead` is N - lanes by now)
             m.d.sync += [left.eq(lanes), end_of_round.eq(lanes <= P), z_last.eq(0), z_neg.eq(0),
-                         lm.eq(lanes - (2 * P + 1)), z_small.eq(0), to_final.eq(-1), self.lane0.eq(0), self.group.eq(0),
+                         lm.eq(lanes - (2 * P + 1)), z_small.eq(0), to_final.eq(-1), lane0.eq(0), self.group.eq(0),
                          self.init.eq(1), self.valid.eq(1)]
         return m

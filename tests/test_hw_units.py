@@ -63,6 +63,7 @@ def test_bitbuffer_matches_golden_reader(units, word_bits, k, nbytes):
                 break
             for i, w in enumerate(widths):
                 ctx.set(dut.widths[i], w)
+                ctx.set(dut.ends[i], sum(widths[:i + 1]))
             await ctx.delay(1e-9)
             reading = ctx.get(dut.can_read) and rng.random() < 0.8
             if reading:
@@ -82,6 +83,8 @@ def test_bitbuffer_matches_golden_reader(units, word_bits, k, nbytes):
         # the packet's `last` came exactly with the payload's final word
         assert ctx.get(dut.seen_last) and not ctx.get(dut.truncated)
         ctx.set(dut.widths[0], min(k, payload_bits - consumed + 1))
+        for i in range(units):
+            ctx.set(dut.ends[i], min(k, payload_bits - consumed + 1))
         for i in range(1, units):
             ctx.set(dut.widths[i], 0)
         ctx.set(dut.read, 1)
