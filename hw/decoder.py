@@ -275,7 +275,9 @@ class TansDecoder(wiring.Component):
             with m.Else():
                 m.d.sync += launch.eq(1)
         with m.If(launch):
-            m.d.sync += [run.eq(1), dead.eq(0), hist.eq(0), recent.eq(0), hazard.eq(0)]
+            # `open_` still holds the idle bit buffer's can_read (high: nothing to load): the
+            # first group must wait for the armed buffer's own judgement
+            m.d.sync += [run.eq(1), dead.eq(0), hist.eq(0), recent.eq(0), hazard.eq(0), open_.eq(0)]
         with m.If(arm & ~launch):               # FAIL: the bit buffer is armed to drain the packet
             m.d.sync += drain.eq(1)
         with m.If(run):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from pathlib import Path
 
 from .fetch_build import params_for, run_fetch_tb
@@ -53,6 +54,8 @@ def main() -> None:
                     help="store every weight tensor uncompressed (8-bit) in OUT.tans and use it")
     args = ap.parse_args()
     model = Path(args.model) if args.model else cached_demo()
+    if not model.is_file():
+        sys.exit(f"fetch_bench: no such model file: {model}")
     if args.as_int8:
         model = as_int8(model, Path(args.as_int8))
     p = params_for(args.units, log2_states=args.log2_states, lanes=args.lanes)
@@ -60,7 +63,10 @@ def main() -> None:
     build = root / f"fetch_p{p.units}_l{p.log2_states}_n{p.lanes}"
     print(f"model {model}, P = {p.units}, 64-bit AXI4, bursts of 16 beats, 512-byte read FIFO")
     for b in args.B:
-        res = run_fetch_tb(model, p, build, **({} if b >= 8 else {"bytes_per_cycle": b}))
+        try:
+            res = run_fetch_tb(model, p, build, **({} if b >= 8 else {"bytes_per_cycle": b}))
+        except AssertionError as e:         # the testbench's own report is in the log above
+            sys.exit(f"fetch_bench: B = {b:g}: {e}")
         rep = analyse(model, min(b, 8.0), p.units)
         supply = min(b, 8.0)
         print(f"\nB = {b:g} bytes/cycle: RTL {res['cycles']} cycles, model "

@@ -48,7 +48,9 @@ def run_fetch_tb(container: str | Path, params: DecoderParams, build_dir: Path, 
     runner = build(params, build_dir)
     with tempfile.TemporaryDirectory(dir=build_dir) as tmp:
         result = Path(tmp) / "result.json"
-        conf = {"container": str(container), "units": params.units, "result": str(result), **cfg}
+        # the testbench runs in its own directory: hand it an absolute path
+        conf = {"container": str(Path(container).resolve()), "units": params.units,
+                "result": str(result), **cfg}
         xml = runner.test(test_module="sim.tb_fetch", hdl_toplevel=TOPLEVEL, build_dir=build_dir,
                           test_dir=tmp, extra_env={"FETCH_TB_CONFIG": json.dumps(conf),
                                                    "PYTHONPATH": os.pathsep.join(sys.path)},

@@ -244,3 +244,16 @@ async def test_reset_mid_tensor(dut):
     other = case_for(tb, 72, "dominant", n=700)
     await tb.load_table(other.entries)
     check_exact(await tb.decode(other), other, "after reset mid-tensor")
+
+
+@cocotb.test()
+async def test_starved_input(dut):
+    """Input far slower than the decoder (long gaps between words), few and many lanes: exact."""
+    tb = DecoderTB(dut, seed=21)
+    await tb.reset()
+    tb.idle = 0.95
+    for trial, lanes in enumerate(sorted({1, 2, min(6, tb.p.lanes), min(3 * tb.p.units, tb.p.lanes),
+                                          tb.p.lanes})):
+        case = case_for(tb, 900 + trial, DISTRIBUTIONS[trial % 4], n=40 * lanes + 7, lanes=lanes)
+        await tb.load_table(case.entries)
+        check_exact(await tb.decode(case), case, f"starved input, {lanes} lanes")

@@ -135,12 +135,16 @@ def test_model_agrees_with_rtl(demo: Path, b: int) -> None:
         assert row["compressed"]["bytes"] == lay["bytes"]
 
 
-def test_rtl_speedup_over_int8_matches_compression(demo: Path, tmp_path: Path) -> None:
-    """Bandwidth-bound (B = 1): fetch time int8 / compressed in RTL ~ the compression ratio."""
+def test_rtl_speedup_over_int8_matches_compression(demo: Path, tmp_path: Path, monkeypatch) -> None:
+    """Bandwidth-bound (B = 1): fetch time int8 / compressed in RTL ~ the compression ratio.
+
+    The int8 container is given by a relative path, as a user would type it.
+    """
     from sim.fetch_bench import as_int8
 
     packed = run(demo, "b1", bytes_per_cycle=1)
-    plain = run_fetch_tb(as_int8(demo, tmp_path / "int8.tans"), PARAMS, BUILD, bytes_per_cycle=1)
+    monkeypatch.chdir(tmp_path)
+    plain = run_fetch_tb(as_int8(demo, Path("int8.tans")), PARAMS, BUILD, bytes_per_cycle=1)
     assert plain["total_bytes"] >= plain["total_weights"]          # really 8 bits per weight
     ratio = plain["total_bytes"] / packed["total_bytes"]
     speedup = plain["cycles"] / packed["cycles"]

@@ -14,7 +14,8 @@ def have_tool(name: str) -> bool:
     return _which(name) is not None
 
 TESTS = ["test_golden_sweep", "test_back_to_back", "test_throughput", "test_corrupt_stream",
-         "test_truncated_input", "test_corrupt_table", "test_bad_command", "test_reset_mid_tensor"]
+         "test_truncated_input", "test_corrupt_table", "test_bad_command", "test_reset_mid_tensor",
+         "test_starved_input"]
 
 # (simulator, parameters, testcases): several l, lanes, P and word widths
 CONFIGS = [

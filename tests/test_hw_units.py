@@ -173,6 +173,15 @@ def test_decoder_amaranth_sim(k, lanes, units, word_bits, dist):
     assert res["error"] == 0 and got == case.expected
 
 
+@pytest.mark.parametrize("lanes,units,seed", [(1, 1, 8), (2, 1, 9), (6, 4, 3), (20, 1, 5)])
+def test_decoder_starved_input(lanes, units, seed):
+    """Words far apart (95% idle), including before the first one: no read runs ahead of them."""
+    p = DecoderParams(log2_states=8, symbol_bits=5, lanes=64, units=units, word_bits=32)
+    case = make_case(100 + seed, 8, lanes, 40 * lanes + 7, 5, "random")
+    got, res, _ = run_case(p, case, idle=0.95, seed=seed, max_cycles=400_000)
+    assert res["error"] == 0 and got == case.expected, res
+
+
 def test_demo_top_checks_itself():
     """The board demo's self-check passes on a good ROM and fails on a wrong expected checksum."""
     p = DecoderParams(log2_states=6, symbol_bits=5, lanes=8, units=2, word_bits=32)
