@@ -36,13 +36,14 @@ class BitBuffer(wiring.Component):
 
     `start` (with `payload_bits`, held for the three cycles before) arms it for one packet: it
     loads the payload's words (only payload bits count as available), then, while `drain` is
-    high, discards words up to the one with `last`. `can_read` (a register) means the reads of the next `ahead` cycles, each of up to
-    P*k bits, are all covered by buffered bits, or every payload bit is already buffered; the
-    decoder checks it when it issues a group, several cycles before that group reads. `read`
-    consumes fields of `widths[0..P-1]` bits, returned on `fields` in the next cycle, laid end to
-    end in stream order; `ends[i]` must be widths[0] + ... + widths[i] (the caller registers these
-    sums with the widths, so no adder chain sits in front of the read's shifters); `short`, also in the next cycle, flags a read of more bits than were
-    buffered (past the payload's end).
+    high, discards words up to the one with `last`. `can_read` (a register) means the reads of
+    the next `ahead` cycles, each of up to P*k bits, are all covered by buffered bits, or every
+    payload bit is already buffered; the decoder checks it when it issues a group, several
+    cycles before that group reads. `read` consumes fields of `widths[0..P-1]` bits, returned on
+    `fields` in the next cycle, laid end to end in stream order; `ends[i]` must be
+    widths[0] + ... + widths[i] (the caller registers these sums with the widths, so no adder
+    chain sits in front of the read's shifters); `short`, also in the next cycle, flags a read
+    of more bits than were buffered (past the payload's end).
     `idle_widths_zero` promises that `widths` are all 0 whenever `read` is low (saves logic).
     Words enter the first free slot of the window; only the read side has a bit multiplexer.
     """
@@ -107,7 +108,7 @@ class BitBuffer(wiring.Component):
         # A read takes two cycles: the cycle of `read` shifts by the offset's high bits into a
         # register, the next shifts by its low FINE_BITS bits and masks to the width (`fields`).
         front = Cat(*window[:span])
-        low = min(FINE_BITS, len(Signal(range(len(front) + 1))))
+        low = min(FINE_BITS, len(front).bit_length())
         for i in range(p.units):
             w_i = self.widths[i]
             at = Signal(range(len(front) + 1), name=f"at{i}")
@@ -204,7 +205,7 @@ class BitBuffer(wiring.Component):
         with m.If(accept & self.words.payload.last):
             m.d.sync += self.seen_last.eq(1)
 
-        # flags of `payload_bits`, registered ahead of `start` (the value is held for two cycles)
+        # flags of `payload_bits`, registered ahead of `start` (the value is held for three cycles)
         pb = self.payload_bits
         # (two register stages: nibble-wide zero tests, then their AND)
         hi = pb[log2w + 1:]
@@ -221,7 +222,8 @@ class BitBuffer(wiring.Component):
                 full.eq(pb[log2w:]), borrow.eq(0),
                 full_zero.eq(pre_full_zero), full_one.eq(pre_full_one),
                 part.eq(pb[:log2w]), part_due.eq(pre_part), all_loaded.eq(pre_empty),
-                filled.eq(1), pos.eq(0), avail.eq(0), loaded_bits.eq(0), arrived.eq(0), self.can_read.eq(pre_empty),
+                filled.eq(1), pos.eq(0), avail.eq(0), loaded_bits.eq(0), arrived.eq(0),
+                self.can_read.eq(pre_empty),
                 self.seen_last.eq(0), self.truncated.eq(0),
             ]
         return m

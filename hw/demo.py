@@ -8,6 +8,7 @@ from amaranth.lib.wiring import In, Out
 from .decoder import TansDecoder
 from .layouts import pack, table_load_layout
 from .params import DecoderParams
+from .ram import RAM_TARGETS
 
 CHECKSUM_BITS = 32
 
@@ -64,7 +65,7 @@ class DemoTop(wiring.Component):
         p = self.p
         # on a board the RAMs are the family's block RAM primitives (see hw.ram.SimpleRam)
         family = getattr(platform, "family", None)
-        ram = family if family in ("ice40", "ecp5") else "generic"
+        ram = family if family in RAM_TARGETS else "generic"
         m.submodules.core = core = TansDecoder(p, ram=ram)
         ent_layout = table_load_layout(p)["entry"].shape
         raw_entries = [pack(ent_layout, symbol=s, nb_bits=nb, base=b) for s, nb, b in self.entries]

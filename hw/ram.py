@@ -11,6 +11,12 @@ from .ice40_ram import MAX_DEPTH as ICE40_MAX_DEPTH, Ice40Ram
 RAM_TARGETS = ("generic", "ice40", "ecp5")
 
 
+def check_ram_target(target: str) -> None:
+    """Raise ValueError unless `target` is one of RAM_TARGETS."""
+    if target not in RAM_TARGETS:
+        raise ValueError(f"unknown RAM target {target!r}; choose one of {', '.join(RAM_TARGETS)}")
+
+
 class SimpleRam(wiring.Component):
     """depth x width, one write and one always-enabled read port; `latency` cycles to read.
 
@@ -20,8 +26,7 @@ class SimpleRam(wiring.Component):
     """
 
     def __init__(self, width: int, depth: int, target: str = "generic") -> None:
-        if target not in RAM_TARGETS:
-            raise ValueError(f"unknown RAM target {target!r}; choose one of {', '.join(RAM_TARGETS)}")
+        check_ram_target(target)
         if target == "ice40" and depth > ICE40_MAX_DEPTH:
             target = "generic"
         self.width, self.depth, self.target = width, depth, target

@@ -138,6 +138,6 @@ class GroupScheduler(wiring.Component):
         with m.If(self.start):
             # the initial-state round: every lane, no final steps (`ahead` is N - lanes by now)
             m.d.sync += [left.eq(lanes), end_of_round.eq(lanes <= P), z_last.eq(0), z_neg.eq(0),
-                         lm.eq(lanes - (2 * P + 1)), z_small.eq(0), to_final.eq(-1), lane0.eq(0), self.group.eq(0),
-                         self.init.eq(1), self.valid.eq(1)]
+                         lm.eq(lanes - (2 * P + 1)), z_small.eq(0), to_final.eq(-1), lane0.eq(0),
+                         self.group.eq(0), self.init.eq(1), self.valid.eq(1)]
         return m

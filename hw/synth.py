@@ -29,7 +29,7 @@ class Family:
     lut_cells: tuple[str, ...]
     ff_prefix: tuple[str, ...]
     bram_cells: tuple[str, ...]
-    ram: str            #: the decode table's RAM (see hw.table.DecodeTable)
+    ram: str            #: the RAM primitives the core is built with (see hw.ram.SimpleRam)
 
 
 FAMILIES = {

@@ -2,12 +2,12 @@
 from __future__ import annotations
 
 from amaranth import Cat, Module, Signal
-from amaranth.lib import memory, stream, wiring
+from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from sw.tans import format as fmt
 
-from .ram import RAM_TARGETS, SimpleRam
+from .ram import SimpleRam, check_ram_target
 from .layouts import entry_layout, table_load_layout
 from .params import DecoderParams
 
@@ -18,8 +18,9 @@ class DecodeTable(wiring.Component):
     Entries arrive on `load` at addresses 0, 1, 2, ...; the beat with `last` ends the table,
     whose size 2**k must be a power of two from 32 to l, and whose every entry must be one a
     tANS table of 2**k states can hold: nb_bits <= k, base a multiple of 2**nb_bits, and
-    base + 2**nb_bits <= 2**k (so every next state is in range). Otherwise `bad`. Loads are accepted only while
-    `load_enable` is high (the decoder is idle), so a table never changes under a decode.
+    base + 2**nb_bits <= 2**k (so every next state is in range). Otherwise `bad`. Loads are
+    accepted only while `load_enable` is high (the decoder is idle), so a table never changes
+    under a decode.
     Read ports: address `addr[i]` sampled every cycle, its entry on `data[i]` two cycles later:
     block RAM then an output register. `ram="ecp5"` puts that register inside the DP16KD
     (REGMODE OUTREG, see `Ecp5Ram`); "ice40" uses SB_RAM40_4K instances and "generic" leaves the
@@ -27,8 +28,7 @@ class DecodeTable(wiring.Component):
     """
 
     def __init__(self, p: DecoderParams, ram: str = "generic") -> None:
-        if ram not in RAM_TARGETS:
-            raise ValueError(f"unknown RAM target {ram!r}; choose one of {', '.join(RAM_TARGETS)}")
+        check_ram_target(ram)
         self.p = p
         self.ram = ram
         ent = entry_layout(p)
@@ -36,7 +36,7 @@ class DecodeTable(wiring.Component):
             "load": In(stream.Signature(table_load_layout(p))),
             "load_enable": In(1),
             "ready": Out(1),                          # a valid table is loaded
-            "bad": Out(1),                            # the last load had an invalid size
+            "bad": Out(1),                            # the last load: bad size or entry
             "log2_states": Out(range(p.log2_states + 1)),
             "addr": In(p.log2_states).array(p.units),
             "data": Out(ent).array(p.units),

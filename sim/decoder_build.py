@@ -35,7 +35,7 @@ def ram_models(ram: str) -> tuple[list[Path], dict[str, int]]:
 
 
 def verilog_source(p: DecoderParams, ram: str = "generic") -> str:
-    """The core as one Verilog module named `tans_decoder` (`ram`: see hw.table.DecodeTable)."""
+    """The core as one Verilog module named `tans_decoder` (`ram`: see hw.ram.SimpleRam)."""
     return verilog.convert(TansDecoder(p, ram=ram), name=TOPLEVEL)
 
 
