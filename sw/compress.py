@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 
 import numpy as np
@@ -69,6 +70,22 @@ def sha256_of(path: str | Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
+def checkpoint_ref(checkpoint: str | Path, output: str | Path) -> str:
+    """The checkpoint's path relative to the .tans file's folder (absolute if on another drive),
+    so the same run in another folder writes the same bytes; `resolve_checkpoint` reverses it."""
+    ckpt, folder = Path(checkpoint).resolve(), Path(output).resolve().parent
+    try:
+        return os.path.relpath(ckpt, folder)
+    except ValueError:
+        return str(ckpt)
+
+
+def resolve_checkpoint(ref: str | Path, tans_path: str | Path) -> Path:
+    """The checkpoint named in a .tans file's metadata: relative paths are from the file's folder."""
+    ref = Path(ref)
+    return ref if ref.is_absolute() else Path(tans_path).resolve().parent / ref
+
+
 def compress_checkpoint(checkpoint: str | Path, output: str | Path,
                         log2_states: int = fmt.DEFAULT_LOG2_STATES,
                         max_lanes: int = fmt.DEFAULT_LANES) -> ct.Container:
@@ -80,7 +97,7 @@ def compress_checkpoint(checkpoint: str | Path, output: str | Path,
     cfg, qmodel = restore(state)
     meta = {"model": cfg.model, "model_config": cfg.model_config, "quant": cfg.quant,
             "data": {"spec": cfg.data, "n_train": cfg.n_train, "n_test": cfg.n_test, "seed": cfg.seed},
-            "checkpoint": str(Path(checkpoint).resolve()), "checkpoint_sha256": sha256_of(checkpoint),
+            "checkpoint": checkpoint_ref(checkpoint, output), "checkpoint_sha256": sha256_of(checkpoint),
             "results": state.get("results", {}), "phase": state["phase"]}
     c = build_container(qmodel, meta, log2_states, max_lanes)
     ct.write(output, c)

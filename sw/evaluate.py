@@ -9,6 +9,7 @@ import torch
 from . import container as ct
 from .data import Dataset, load_dataset
 from .models import build_model
+from .compress import resolve_checkpoint
 from .train import accuracy, load_checkpoint, restore, set_threads
 
 
@@ -74,7 +75,9 @@ def evaluate_container(path: str | Path, checkpoint: str | Path | None = None,
     data = data_of(c, data_spec)
     out = {"container": str(path), "model": model or c.metadata.get("model"),
            "decoded_accuracy": accuracy(net, data.x_test, data.y_test), "test_examples": len(data.x_test)}
-    ckpt = checkpoint or c.metadata.get("checkpoint")
+    ckpt = checkpoint
+    if ckpt is None and c.metadata.get("checkpoint"):
+        ckpt = resolve_checkpoint(c.metadata["checkpoint"], path)
     if ckpt and Path(ckpt).exists():
         chk = check_against_checkpoint(c, ckpt)
         out["checkpoint"] = str(ckpt)

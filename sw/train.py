@@ -129,7 +129,10 @@ def save_checkpoint(path: str | Path, state: dict) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix="ckpt-tmp-", suffix=".pt")
     os.close(fd)
     try:
-        torch.save(state, tmp)
+        # through a file object: torch names the zip's folder "archive" instead of after the
+        # (random) temporary file, so equal states give byte-equal checkpoints
+        with open(tmp, "wb") as f:
+            torch.save(state, f)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -58,6 +58,25 @@ def test_evaluate_reports_same_accuracy_as_quantized_model(trained):
     assert r["float_accuracy"] == t.results["float_accuracy"]
 
 
+def test_same_run_in_another_folder_gives_the_same_bytes(trained, tmp_path):
+    """Checkpoints and .tans files are byte-reproducible: nothing in them depends on the folder
+    they were written in (the metadata names the checkpoint relative to the .tans file)."""
+    import shutil
+    from sw.train import load_checkpoint, save_checkpoint
+    d, _ = trained
+    state = load_checkpoint(d / "ck.pt")
+    for sub in ("a", "b/deeper"):
+        save_checkpoint(tmp_path / sub / "ck.pt", state)
+        compress_checkpoint(tmp_path / sub / "ck.pt", tmp_path / sub / "m.tans")
+    assert (tmp_path / "a/ck.pt").read_bytes() == (tmp_path / "b/deeper/ck.pt").read_bytes()
+    assert (tmp_path / "a/m.tans").read_bytes() == (tmp_path / "b/deeper/m.tans").read_bytes()
+    assert ct.read(tmp_path / "a/m.tans").metadata["checkpoint"] == "ck.pt"
+    # the pair moves together: evaluate still finds and checks the checkpoint
+    shutil.move(str(tmp_path / "a"), str(tmp_path / "moved"))
+    r = evaluate_container(tmp_path / "moved" / "m.tans")
+    assert r["exact"] is True and r["checkpoint"] == str((tmp_path / "moved" / "ck.pt").resolve())
+
+
 def test_mismatch_is_detected(trained, tmp_path):
     d, t = trained
     c = ct.read(d / "m.tans")
