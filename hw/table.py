@@ -105,7 +105,8 @@ class DecodeTable(wiring.Component):
         sizes = range(fmt.MIN_LOG2_STATES, p.log2_states + 1)
         is_size = Signal(len(sizes))            # registered final_count == 2**k - 1, one bit per k
         ended2 = Signal()
-        m.d.sync += [ended2.eq(ended), is_size.eq(Cat(final_count == (1 << k) - 1 for k in sizes))]
+        # a beat right after a last one starts a new load: the check of the old one is dropped
+        m.d.sync += [ended2.eq(ended & ~beat), is_size.eq(Cat(final_count == (1 << k) - 1 for k in sizes))]
         # (a new load that began since leaves ready and bad low: its own end decides)
         with m.If(ended2 & fresh):
             ok = Signal()
