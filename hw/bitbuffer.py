@@ -150,12 +150,15 @@ class BitBuffer(wiring.Component):
         m.d.comb += final_word.eq(Mux(full_zero, 1, full_one & ~part_due))
         word_bits = Signal(range(W + 1))
         m.d.comb += word_bits.eq(Mux(full_zero, part, W))
-        # one-hot count of filled slots: the slot a word goes to is found without an adder
+        # one-hot count of filled slots: the slot a word goes to is found without an adder. The
+        # input word is written to the first free slot every cycle, loaded or not (a free slot's
+        # bits are never read), so the window's enables come from registers only, not from the
+        # load handshake; `filled` alone says whether it counts.
         filled = Signal(M + 1, init=1)
         for j in range(M):
             targets = [filled[j + c] if j + c <= M else Const(0) for c in range(max_pop + 1)]
             target = Signal(name=f"target{j}")
-            m.d.comb += target.eq(loading & Array(targets)[npop])
+            m.d.comb += target.eq(Array(targets)[npop])
             with m.If(target):
                 m.d.sync += window[j].eq(self.words.payload.data)
             with m.Else():
