@@ -106,9 +106,9 @@ class DecodeTable(wiring.Component):
         is_size = Signal(len(sizes))            # registered final_count == 2**k - 1, one bit per k
         ended2 = Signal()
         # a beat right after a last one starts a new load: the check of the old one is dropped
+        # (so a check runs only while the latest beat is the checked load's last)
         m.d.sync += [ended2.eq(ended & ~beat), is_size.eq(Cat(final_count == (1 << k) - 1 for k in sizes))]
-        # (a new load that began since leaves ready and bad low: its own end decides)
-        with m.If(ended2 & fresh):
+        with m.If(ended2):
             ok = Signal()
             fits = Cat((reach[k:] == 0) if k < K else 1 for k in sizes)
             m.d.comb += ok.eq((is_size & fits).any() & ~final_overflow & ~misfit)

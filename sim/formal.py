@@ -84,7 +84,7 @@ def check(design, ports: list, name: str, workdir: Path, depth: int, mode: str =
     out = proc.stdout + proc.stderr
     m = re.search(r"DONE \((\w+), rc=(\d+)\)", out)
     status = m.group(1) if m else "ERROR"
-    if status == "ERROR" and "Assert failed" not in out:
+    if status == "ERROR":
         tail = "\n".join(out.strip().splitlines()[-15:])
         raise FormalToolError(f"sby did not finish ({workdir / name}):\n{tail}")
     return FormalResult(status == "PASS", status, workdir / name,

@@ -101,17 +101,16 @@ class BitBufferSpec(Elaboratable):
 
         # --- the read of last cycle, checked now (its fields and `short` arrive now) -----------
         r_read = Signal()
-        r_spos = Signal(SPOS_BITS)
         r_total = Signal(range(p.max_take + 1))
         r_widths = [Signal(len(dut.widths[i]), name=f"r_width{i}") for i in range(P)]
         r_lo = [Signal(SPOS_BITS + 1, name=f"r_lo{i}") for i in range(P)]
-        m.d.sync += [r_read.eq(read), r_spos.eq(spos), r_total.eq(total)]
+        m.d.sync += [r_read.eq(read), r_total.eq(total)]
         lo = spos
         for i in range(P):
             m.d.sync += [r_widths[i].eq(widths[i]), r_lo[i].eq(lo)]
             lo = lo + widths[i]
         end = Signal(SPOS_BITS + 1)
-        m.d.comb += end.eq(r_spos + r_total)
+        m.d.comb += end.eq(r_lo[0] + r_total)
         # after a short read the decoder discards every later read of the packet: not checked
         shorted = Signal()
         with m.If(start):
