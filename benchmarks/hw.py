@@ -22,12 +22,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from hw.params import DecoderParams  # noqa: E402
+from hw.core.params import DecoderParams  # noqa: E402
 
 
 def measure_throughput(p: DecoderParams, symbols: int) -> dict:
     """Symbols per cycle with input always valid and output always ready (cocotb + Verilator)."""
-    from sim.decoder_build import run
+    from sim.tb.build_decoder import run
     with tempfile.TemporaryDirectory() as tmp:
         metrics = Path(tmp) / "metrics.json"
         xml = run(p, testcase="test_throughput", extra_env={

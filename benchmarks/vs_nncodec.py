@@ -84,10 +84,12 @@ def main_bench(args: argparse.Namespace) -> dict:
     import numpy as np
     import torch
     from sw import container as ct
-    from sw.compress import compress_checkpoint, compress_module
-    from sw.evaluate import evaluate_container
-    from sw.models import build_model
-    from sw.train import Trainer, TrainConfig, accuracy, set_threads
+    from sw.methods.compress import compress_checkpoint, compress_module
+    from sw.evaluation.evaluate import evaluate_container
+    from sw.models.zoo import build_model
+    from sw.methods.qat import Trainer, TrainConfig
+
+    from sw.train import accuracy, set_threads
 
     set_threads()
     out = Path(args.out)

@@ -24,8 +24,8 @@ from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sw.data import load_dataset  # noqa: E402
-from sw.models import build_model  # noqa: E402
+from sw.data.datasets import load_dataset  # noqa: E402
+from sw.models.zoo import build_model  # noqa: E402
 from sw.quant import QuantConfig, QuantizedModel, entropy_bits_per_symbol, midrise_quantize  # noqa: E402
 from sw.quant.quantizers import clip_init, grad_scale  # noqa: E402
 from sw.train import accuracy, batches, set_threads  # noqa: E402

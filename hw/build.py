@@ -8,10 +8,10 @@ from pathlib import Path
 
 from amaranth.back import verilog
 
-from .decoder import TansDecoder
-from .layouts import (ErrorCode, command_layout, output_layout, status_layout, table_load_layout,
+from hw.core.decoder import TansDecoder
+from hw.core.layouts import (ErrorCode, command_layout, output_layout, status_layout, table_load_layout,
                       word_layout)
-from .params import DecoderParams, ParamError
+from hw.core.params import DecoderParams, ParamError
 
 BOARDS = ("icebreaker", "ulx3s")
 
@@ -75,12 +75,12 @@ def main(argv: list[str] | None = None) -> int:
         v = write_core(p, args.out)
         print(f"wrote {v} and {v.with_suffix('.json')} ({json.dumps(p.to_dict())})")
         if args.synth:
-            from .synth import summary, synthesize
+            from hw.synth import summary, synthesize
             report = synthesize(p, args.synth, args.out / args.synth, seed=args.seed, seeds=args.seeds)
             print(summary(report))
             print(f"wrote {args.out / args.synth / 'report.json'}")
         if args.board:
-            from .boards import build_board
+            from hw.boards.demos import build_board
             print(build_board(args.board, p, args.out / f"board_{args.board}"))
     except (ParamError, RuntimeError, OSError) as e:
         print(f"hw.build: error: {e}", file=sys.stderr)

@@ -11,9 +11,9 @@ from pathlib import Path
 
 from amaranth.back import verilog
 
-from .decoder import TansDecoder
-from .harness import SerialHarness
-from .params import DecoderParams, ParamError
+from hw.core.decoder import TansDecoder
+from hw.boards.harness import SerialHarness
+from hw.core.params import DecoderParams, ParamError
 
 
 @dataclass(frozen=True)
@@ -29,7 +29,7 @@ class Family:
     lut_cells: tuple[str, ...]
     ff_prefix: tuple[str, ...]
     bram_cells: tuple[str, ...]
-    ram: str            #: the RAM primitives the core is built with (see hw.ram.SimpleRam)
+    ram: str            #: the RAM primitives the core is built with (see hw.core.ram.SimpleRam)
 
 
 FAMILIES = {

@@ -1,0 +1,1 @@
+"""Simulation and verification of the generated hardware: cocotb testbenches (`sim.tb`), formal checks (`sim.formal`), the system cycle model (`sim.model`), and the tools `sim.system`, `sim.fetch_bench`, `sim.layer_check` on top. Imports hw and sw; nothing in hw or sw imports sim."""

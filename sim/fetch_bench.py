@@ -15,9 +15,9 @@ import os
 import sys
 from pathlib import Path
 
-from .fetch_build import params_for, run_fetch_tb
-from .system import analyse
-from .system_demo import cached_demo
+from sim.tb.build_fetch import params_for, run_fetch_tb
+from sim.system import analyse
+from sim.model.demo import cached_demo
 
 
 def utilization(lay: dict, beat_bytes: int, supply: float) -> float:

@@ -1,5 +1,6 @@
-"""Push one coded tensor of a `.tans` model through the Verilated decoder and compare it,
-symbol by symbol and lane by lane, with the golden decoder (used by `python -m sw run`)."""
+"""`python -m sim.layer_check MODEL.tans [--json]`: decode every tANS-coded tensor of a model back to
+back in one Verilated decoder core and compare it, symbol by symbol and lane by lane, with the golden
+decoder. The entry point `python -m sw run` calls for its hardware check (sw never imports sim)."""
 from __future__ import annotations
 
 import json
@@ -37,7 +38,7 @@ def coded_tensors(c: ct.Container) -> list[ct.Tensor]:
 
 def core_for(tensors: list[ct.Tensor], units: int = 1, word_bits: int = 32):
     """The smallest decoder core that decodes every one of these tensors."""
-    from hw.params import DecoderParams
+    from hw.core.params import DecoderParams
     return DecoderParams(log2_states=max(t.coded.log2_states for t in tensors),
                          symbol_bits=max(max(1, (t.coded.alphabet - 1).bit_length()) for t in tensors),
                          lanes=max(t.coded.lanes for t in tensors), units=units, word_bits=word_bits)
@@ -46,7 +47,7 @@ def core_for(tensors: list[ct.Tensor], units: int = 1, word_bits: int = 32):
 def check_tensors(tensors: list[ct.Tensor], units: int = 1, word_bits: int = 32) -> list[dict]:
     """Decode the tensors back to back in one Verilated core; per tensor, the comparison
     with the golden decoder (bit_exact, mismatches, error flags, cycles)."""
-    from sim.decoder_build import run
+    from sim.tb.build_decoder import run
     p = core_for(tensors, units, word_bits)
     with tempfile.TemporaryDirectory(prefix="tans-layer-") as tmp:
         cases = []
@@ -54,7 +55,7 @@ def check_tensors(tensors: list[ct.Tensor], units: int = 1, word_bits: int = 32)
             cases.append(Path(tmp) / f"case{i}.npz")
             save_coded(t.coded, cases[-1])
         result = Path(tmp) / "result.json"
-        run(p, testcase="test_layers", test_module="sim.tb_layer",
+        run(p, testcase="test_layers", test_module="sim.tb.layers",
             extra_env={"TANS_LAYER_CASES": os.pathsep.join(map(str, cases)), "TANS_LAYER_RESULT": str(result)})
         if not result.exists():
             raise RuntimeError("the Verilator simulation ended without a result")
@@ -69,3 +70,45 @@ def core_summary(tensors: list[ct.Tensor], units: int = 1, word_bits: int = 32) 
     p = core_for(tensors, units, word_bits)
     return {"states": 1 << p.log2_states, "symbol_bits": p.symbol_bits, "lanes": p.lanes, "units": p.units,
             "word_bits": p.word_bits}
+
+
+def check_model(path: str | os.PathLike, units: int = 1, word_bits: int = 32) -> dict:
+    """The whole check of one `.tans` file: the core used, one row per coded tensor, and the verdict."""
+    layers = coded_tensors(ct.read(path))
+    out = {"core": core_summary(layers, units, word_bits), "layers": check_tensors(layers, units, word_bits)}
+    out["bit_exact"] = all(r["bit_exact"] for r in out["layers"])
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+    import sys
+    from sw.tans.errors import TansError
+    ap = argparse.ArgumentParser(prog="python -m sim.layer_check", description=__doc__.split("\n\n")[0])
+    ap.add_argument("model", help="a .tans file")
+    ap.add_argument("--units", type=int, default=1, help="decode units P of the core")
+    ap.add_argument("--word-bits", type=int, default=32, help="input word width of the core")
+    ap.add_argument("--json", action="store_true", help="print the result as JSON")
+    args = ap.parse_args(argv)
+    stdout = os.dup(1)
+    os.dup2(2, 1)           # the simulator's log goes to stderr; stdout carries only the result
+    try:
+        r = check_model(args.model, args.units, args.word_bits)
+    except (TansError, ValueError, OSError, RuntimeError) as e:
+        print(f"sim.layer_check: error: {e}", file=sys.stderr)
+        return 1
+    finally:
+        sys.stdout.flush()
+        os.dup2(stdout, 1)
+        os.close(stdout)
+    if args.json:
+        print(json.dumps(r, indent=2))
+    else:
+        for row in r["layers"]:
+            print(f"{row['tensor']}: {row['symbols']} symbols "
+                  f"{'bit-exact' if row['bit_exact'] else 'DIFFERS'} ({row['cycles']} cycles)")
+    return 0 if r["bit_exact"] else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -4,10 +4,10 @@
                          [--plot out.png] [--json]
 
 Every weight tensor of the container is streamed in container order under three storage
-schemes: `compressed` (the tANS table + payload as in the memory image of hw/image.py;
+schemes: `compressed` (the tANS table + payload as in the memory image of hw/fetch/image.py;
 raw 8-bit layers as they are), `quantized` (the same quantized weights stored
 uncompressed, ceil(log2(bins)) bits each) and `int8` (8 bits per weight). The cycle model
-(sim/system_model.py) mirrors the RTL in hw/fetch_top.py: a DRAM that supplies B bytes per
+(sim/model/cycles.py) mirrors the RTL in hw/fetch/top.py: a DRAM that supplies B bytes per
 cycle in 64-byte chunks, a read FIFO the fetcher may run ahead into, and a consumer that
 loads the decode table, decodes W weights per cycle (P = W decode units) or unpacks
 uncompressed weights at W per cycle. Reported per layer: bytes, cycles, stall cycles (the
@@ -22,7 +22,7 @@ import math
 import sys
 from pathlib import Path
 
-from .system_model import HwModel, Scheme, layer_traffic, simulate
+from sim.model.cycles import HwModel, Scheme, layer_traffic, simulate
 
 SCHEMES: tuple[Scheme, ...] = ("compressed", "quantized", "int8")
 

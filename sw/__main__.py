@@ -1,6 +1,6 @@
 """Entry point of `python -m sw`."""
 import sys
 
-from .cli import main
+from sw.cli.main import main
 
 sys.exit(main())

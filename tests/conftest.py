@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 
-from sim.verilator_env import ensure_verilator_on_path
+from sim.tb.verilator_env import ensure_verilator_on_path
 
 ensure_verilator_on_path()
 

@@ -8,8 +8,8 @@ import sys
 import pytest
 import torch
 
-from sw.cli import main
-from sw.models import build_model
+from sw.cli.main import main
+from sw.models.zoo import build_model
 
 
 @pytest.fixture(scope="module")

@@ -6,9 +6,9 @@ from pathlib import Path
 
 from amaranth.lib import data
 
-from hw.layouts import (ErrorCode, command_layout, output_layout, status_layout, table_load_layout,
+from hw.core.layouts import (ErrorCode, command_layout, output_layout, status_layout, table_load_layout,
                         word_layout)
-from hw.params import DecoderParams
+from hw.core.params import DecoderParams
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "CORE.md"
 FIELD = re.compile(r"`(\w+)\[(\d+)(?::(\d+))?\]`")

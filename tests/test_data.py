@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from sw.data import cifar10_dir, load_dataset, mnist_dir, read_idx
+from sw.data.datasets import cifar10_dir, load_dataset, mnist_dir, read_idx
 
 
 def write_idx(path, arr: np.ndarray, gz: bool = False) -> None:

@@ -1,7 +1,7 @@
-"""Ecp5Ram (hw/ecp5_ram.py) simulated in Icarus with the DP16KD model (sim/models/DP16KD.v) via cocotb.
+"""Ecp5Ram (hw/core/ecp5_ram.py) simulated in Icarus with the DP16KD model (sim/models/DP16KD.v) via cocotb.
 
 One build per (width, depth): all three DP16KD modes (x18 for depth <= 1024, x9, x4) and several
-primitives side by side; the testbench is sim/tb_ecp5_ram.py.
+primitives side by side; the testbench is sim/tb/ecp5_ram.py.
 """
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from sim.decoder_build import BUILD_ROOT, ROOT, ram_models, cocotb_results
+from sim.tb.build_decoder import BUILD_ROOT, ROOT, ram_models, cocotb_results
 
 MODEL = ram_models("ecp5")[0][0]
 TOPLEVEL = "ecp5_ram"
@@ -26,7 +26,7 @@ def run_config(width: int, depth: int) -> dict[str, str | None]:
     from amaranth.back import verilog
     from cocotb_tools.runner import get_runner
 
-    from hw.ecp5_ram import Ecp5Ram
+    from hw.core.ecp5_ram import Ecp5Ram
 
     conf_dir = BUILD_ROOT / "icarus" / f"ecp5_ram_w{width}_d{depth}"
     build_dir = conf_dir / "obj"
@@ -42,7 +42,7 @@ def run_config(width: int, depth: int) -> dict[str, str | None]:
         sys.path.insert(0, str(ROOT))
     results = build_dir / "results.xml"
     results.unlink(missing_ok=True)
-    runner.test(test_module="sim.tb_ecp5_ram", hdl_toplevel=TOPLEVEL, build_dir=build_dir,
+    runner.test(test_module="sim.tb.ecp5_ram", hdl_toplevel=TOPLEVEL, build_dir=build_dir,
                 test_dir=build_dir, extra_env=env, results_xml=str(results),
                 timescale=("1ns", "1ps"))
     return cocotb_results(results)
@@ -65,7 +65,7 @@ def test_ecp5_ram(width, depth):
 def test_bad_depth(depth):
     """Ecp5Ram.__init__ validates the depth through dp16kd_mode (tested alone: an Ecp5Ram that fails
     to construct would still trigger Amaranth's unused-elaboratable warning)."""
-    from hw.ecp5_ram import dp16kd_mode
+    from hw.core.ecp5_ram import dp16kd_mode
     with pytest.raises(ValueError):
         dp16kd_mode(depth)
 
@@ -74,7 +74,7 @@ def test_modes():
     """The DP16KD mode and the number of primitives side by side for each depth."""
     from amaranth.hdl import Fragment
 
-    from hw.ecp5_ram import Ecp5Ram
+    from hw.core.ecp5_ram import Ecp5Ram
     for (w, d), (dw, n) in {(17, 256): (18, 1), (18, 1024): (18, 1), (19, 32): (18, 2),
                             (21, 2048): (9, 3), (21, 4096): (4, 6), (36, 64): (18, 2)}.items():
         ram = Ecp5Ram(w, d)

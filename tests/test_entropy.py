@@ -9,7 +9,7 @@ import torch
 
 from sw.quant import QuantConfig, QuantizedModel, entropy_bits_per_symbol, entropy_loss, row_entropies
 from sw.quant.entropy import soft_bin_entropies
-from sw.models import LeNet5
+from sw.models.zoo import LeNet5
 
 
 def test_entropy_of_known_distributions():

@@ -1,7 +1,7 @@
-"""Weight-fetch path (hw/fetch_top.py) in Verilator + cocotb against the cocotbext-axi AXI4 RAM.
+"""Weight-fetch path (hw/fetch/top.py) in Verilator + cocotb against the cocotbext-axi AXI4 RAM.
 
 One Verilator build (P = 4 decode units, 64-bit AXI4) is shared by every test; the demo
-network (a small MLP trained on sklearn digits, sim/system_demo.py) is loaded into the
+network (a small MLP trained on sklearn digits, sim/model/demo.py) is loaded into the
 simulated DRAM and every delivered weight is checked, inside the testbench, against the
 container's golden decode (Tensor.integers() in decode-step order).
 """
@@ -18,8 +18,8 @@ from sw.tans.codec import Coded
 from sw.tans.errors import FormatError
 
 
-from sim.fetch_build import params_for, run_fetch_tb  # noqa: E402
-from sim.system_demo import cached_demo  # noqa: E402
+from sim.tb.build_fetch import params_for, run_fetch_tb  # noqa: E402
+from sim.model.demo import cached_demo  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 BUILD = Path(os.environ.get("TANS_SIM_BUILD", ROOT / "build" / "sim")) / "fetch_p4"
@@ -77,8 +77,8 @@ def test_random_latency_and_backpressure(demo: Path) -> None:
 
 def test_corrupted_tensor_flags_error_and_next_runs(demo: Path) -> None:
     """A damaged payload raises the error flag; the following descriptors still decode."""
-    from hw.image import build_image
-    from sim.tb_fetch import flip_payload_bits
+    from hw.fetch.image import build_image
+    from sim.tb.fetch import flip_payload_bits
     import random
 
     c = ctr.read(demo)

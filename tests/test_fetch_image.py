@@ -1,11 +1,11 @@
-"""Memory image layout (hw/image.py) and descriptor packing (hw/descriptor.py), no simulator."""
+"""Memory image layout (hw/fetch/image.py) and descriptor packing (hw/fetch/descriptor.py), no simulator."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from hw.descriptor import DESCRIPTOR, Descriptor
-from hw.image import SECTION_ALIGN, build_image, expected_stream, unpack_entry
+from hw.fetch.descriptor import DESCRIPTOR, Descriptor
+from hw.fetch.image import SECTION_ALIGN, build_image, expected_stream, unpack_entry
 from sw import container as ctr
 from sw.tans import format as fmt
 from sw.tans.reference import steps

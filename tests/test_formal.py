@@ -2,7 +2,7 @@
 and the decode table.
 
 The solver drives each block with every input sequence the decoder's protocol allows; see
-`sim/formal_bitbuffer.py`, `sim/formal_schedule.py` and `sim/formal_table.py` for the properties. The bit buffer's
+`sim/formal/bitbuffer.py`, `sim/formal/schedule.py` and `sim/formal/table.py` for the properties. The bit buffer's
 lookahead promise is reachable within the bounded depth for a small `ahead`; with the decoder's
 own `ahead` the depth covers the data and end-of-payload properties. Cover runs show that the
 checked situations occur within the depth.
@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import pytest
 
-from hw.decoder import READ_STAGE
-from sim.formal import FormalToolError, check, formal_tools
-from sim.formal_bitbuffer import BitBufferSpec, spec_params
-from sim.formal_schedule import ScheduleSpec, spec_params as schedule_params
-from sim.formal_table import TableSpec, spec_params as table_params
+from hw.core.decoder import READ_STAGE
+from sim.formal.runner import FormalToolError, check, formal_tools
+from sim.formal.bitbuffer import BitBufferSpec, spec_params
+from sim.formal.schedule import ScheduleSpec, spec_params as schedule_params
+from sim.formal.table import TableSpec, spec_params as table_params
 
 # (units, word bits, ahead, depth)
 CASES = [

@@ -1,11 +1,11 @@
-"""cocotb testbenches of the hardware decoder (sim/tb_decoder.py), one simulator build per config."""
+"""cocotb testbenches of the hardware decoder (sim/tb/decoder.py), one simulator build per config."""
 from __future__ import annotations
 
 
 import pytest
 
-from hw.params import DecoderParams
-from sim.decoder_build import cocotb_results
+from hw.core.params import DecoderParams
+from sim.tb.build_decoder import cocotb_results
 
 from shutil import which as _which
 
@@ -40,7 +40,7 @@ def _ram(cfg) -> str:
 
 
 def _id(cfg) -> str:
-    from sim.decoder_build import config_key
+    from sim.tb.build_decoder import config_key
     suffix = "" if _ram(cfg) == "generic" else f"-{_ram(cfg)}"
     return f"{cfg[0]}-{config_key(cfg[1])}{suffix}"
 
@@ -52,7 +52,7 @@ def _run_config(cfg) -> dict[str, str | None]:
     """Build and run every listed testcase of one config once; cache the per-test outcome."""
     key = _id(cfg)
     if key not in _cache:
-        from sim.decoder_build import run
+        from sim.tb.build_decoder import run
         sim, p, tests = cfg[:3]
         xml = run(p, testcase=tests, simulator=sim, ram=_ram(cfg))
         _cache[key] = cocotb_results(xml)

@@ -11,12 +11,12 @@ import numpy as np
 import pytest
 from amaranth.sim import Simulator
 
-from hw.bitbuffer import BitBuffer
-from hw.demo import DemoTop, checksum
-from hw.params import DecoderParams, ParamError
-from hw.schedule import GroupScheduler
-from sim.decoder_amaranth import run_case, send_packet
-from sim.decoder_vectors import make_case
+from hw.core.bitbuffer import BitBuffer
+from hw.boards.demo_top import DemoTop, checksum
+from hw.core.params import DecoderParams, ParamError
+from hw.core.schedule import GroupScheduler
+from sim.tb.amaranth_sim import run_case, send_packet
+from sw.tans.vectors import make_case
 from sw.tans.lanes import lane_lengths
 from sw.tans.reference import BitReader
 

@@ -17,7 +17,7 @@ def test_save_load_roundtrip(tmp_path):
 
 def test_trained_layers_are_bit_exact_and_damage_is_caught():
     """Every coded layer of a trained network through one core, then a damaged copy of one."""
-    from sim.system_demo import cached_demo
+    from sim.model.demo import cached_demo
     layers = coded_tensors(ct.read(cached_demo()))
     first = layers[0]
     c = first.coded

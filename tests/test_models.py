@@ -5,7 +5,7 @@ import pytest
 import torch
 from torch import nn
 
-from sw.models import build_model, count_parameters
+from sw.models.zoo import build_model, count_parameters
 from sw.quant import quantizable_weights
 
 

@@ -6,12 +6,12 @@ import pytest
 import torch
 
 from sw import container as ct
-from sw.compress import compress_checkpoint, compress_module
-from sw.evaluate import check_against_checkpoint, evaluate_container
-from sw.models import build_model
-from sw.report import format_table, plot, summarize
+from sw.methods.compress import compress_checkpoint, compress_module
+from sw.evaluation.evaluate import check_against_checkpoint, evaluate_container
+from sw.models.zoo import build_model
+from sw.evaluation.report import format_table, plot, summarize
 from sw.tans import format as fmt
-from sw.train import Trainer, TrainConfig
+from sw.methods.qat import Trainer, TrainConfig
 
 
 @pytest.fixture(scope="module")
@@ -111,7 +111,7 @@ def test_post_training_compression_of_a_user_module(tmp_path):
     c, qm = compress_module(net, tmp_path / "r.tans", bins=9, model_name="resnet18",
                             model_config={"image_size": 8})
     back = build_model("resnet18", {"image_size": 8})
-    from sw.evaluate import decoded_state_dict
+    from sw.evaluation.evaluate import decoded_state_dict
     back.load_state_dict(decoded_state_dict(ct.read(tmp_path / "r.tans")))
     qm.eval()
     x = torch.randn(2, 1, 8, 8)
@@ -133,7 +133,7 @@ def test_code_first_last_option(tmp_path):
 
 
 def test_lanes_hold_whole_input_channels_within_the_cap():
-    from sw.compress import lanes_for
+    from sw.methods.compress import lanes_for
     assert lanes_for((120, 400), 64) == (50, 1)      # 8 channels per lane
     assert lanes_for((84, 120), 64) == (60, 1)
     assert lanes_for((16, 6, 5, 5), 64) == (6, 1)    # one lane per channel under the cap

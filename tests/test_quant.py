@@ -7,7 +7,7 @@ import torch
 
 from sw.quant import FracQuantizer, QuantConfig, QuantizedModel, midrise_quantize, ste_round, zero_point_quantize
 from sw.quant.quantizers import bins_of
-from sw.models import LeNet5
+from sw.models.zoo import LeNet5
 
 
 @pytest.mark.parametrize("half", [1, 2, 3, 7, 127])

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from sim.system import analyse
-from sim.system_demo import cached_demo
-from sim.system_model import HwModel, LayerTraffic, decode_cycles, simulate
+from sim.model.demo import cached_demo
+from sim.model.cycles import HwModel, LayerTraffic, decode_cycles, simulate
 from sw import container as ctr
 from sw.tans import format as fmt
 

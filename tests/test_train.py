@@ -4,7 +4,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from sw.train import Trainer, TrainConfig, entropy_target_bits, load_checkpoint
+from sw.methods.qat import Trainer, TrainConfig, entropy_target_bits
+
+
+from sw.train import load_checkpoint
 
 
 def tiny_config(**kw) -> TrainConfig:

@@ -12,8 +12,8 @@ import math
 import torch
 from torch import nn
 
-from .entropy import row_entropies, soft_bin_entropies
-from .quantizers import clip_init, grad_scale, zero_point_quantize
+from sw.quant.entropy import row_entropies, soft_bin_entropies
+from sw.quant.quantizers import clip_init, grad_scale, zero_point_quantize
 
 
 class FracQuantizer(nn.Module):

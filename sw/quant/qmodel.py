@@ -7,8 +7,8 @@ import torch
 from torch import nn
 from torch.func import functional_call
 
-from .entropy import entropy_loss, mixed_entropy_bits
-from .fracbits import FracQuantizer
+from sw.quant.entropy import entropy_loss, mixed_entropy_bits
+from sw.quant.fracbits import FracQuantizer
 
 QUANTIZABLE = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)
 
@@ -139,7 +139,7 @@ class QuantizedModel(nn.Module):
 
     def hard_entropy_bits(self) -> float:
         """Entropy bound (bits) of the coded layers with their rounded precisions (per-layer histograms)."""
-        from .entropy import entropy_bits_per_symbol
+        from sw.quant.entropy import entropy_bits_per_symbol
         total = 0.0
         for n in self.coded_names():
             _, q, _ = self.quantizer(n).quantize(self.weight(n).detach())

@@ -10,11 +10,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import format as fmt
-from . import kernels
-from .errors import FormatError, InputError
-from .lanes import check_lanes
-from .table import DecodeTable, build_tables, check_normalized, normalize_counts
+from sw.tans import format as fmt
+from sw.tans import kernels
+from sw.tans.errors import FormatError, InputError
+from sw.tans.lanes import check_lanes
+from sw.tans.table import DecodeTable, build_tables, check_normalized, normalize_counts
 
 
 @dataclass(frozen=True)

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .errors import InputError
-from . import format as fmt
+from sw.tans.errors import InputError
+from sw.tans import format as fmt
 
 
 def check_lanes(n_symbols: int, lanes: int) -> None:

@@ -9,11 +9,11 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from . import format as fmt
-from .codec import Coded, check_end, check_payload_size
-from .errors import FormatError
-from .lanes import check_lanes, lane_lengths, lane_starts
-from .table import DecodeTable
+from sw.tans import format as fmt
+from sw.tans.codec import Coded, check_end, check_payload_size
+from sw.tans.errors import FormatError
+from sw.tans.lanes import check_lanes, lane_lengths, lane_starts
+from sw.tans.table import DecodeTable
 
 
 class BitReader:

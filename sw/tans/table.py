@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import format as fmt
-from .errors import TableError
+from sw.tans import format as fmt
+from sw.tans.errors import TableError
 
 
 def normalize_counts(counts: np.ndarray, log2_states: int) -> np.ndarray:

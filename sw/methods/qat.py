@@ -1,0 +1,243 @@
+"""The entropy-driven QAT method: float baseline, then QAT (Fracbits + the entropy loss Eq. 3), then fine-tuning at fixed bins.
+
+Each epoch ends with a checkpoint (atomic write) from which `train --resume` continues.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from sw.data.datasets import Dataset, load_dataset
+from sw.models.zoo import build_model
+from sw.quant import QuantConfig, QuantizedModel
+from sw.tans import format as fmt
+from sw.train.checkpoint import CHECKPOINT_FORMAT, load_checkpoint, save_checkpoint
+from sw.train.loop import accuracy, batches, set_threads
+
+PHASES = ("float", "qat", "finetune", "done")
+
+
+@dataclass
+class TrainConfig:
+    """Everything that defines a training run (stored in the checkpoint)."""
+
+    model: str = "lenet5"
+    data: str = "mnist-digits"
+    n_train: int | None = 4000
+    n_test: int | None = 1000
+    seed: int = 0
+    batch_size: int = 64
+    float_epochs: int = 8
+    float_lr: float = 2e-3
+    qat_epochs: int = 8
+    finetune_epochs: int = 3
+    lr: float = 1e-3
+    lam_lr: float = 0.02
+    entropy_weight: float = 1.0
+    target_bits_per_weight: float | None = 0.7
+    target_kb: float | None = None
+    log2_states: int = fmt.DEFAULT_LOG2_STATES
+    model_config: dict = field(default_factory=dict)
+    quant: dict = field(default_factory=lambda: QuantConfig().to_dict())
+
+    def quant_config(self) -> QuantConfig:
+        return QuantConfig.from_dict(self.quant)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TrainConfig":
+        return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
+
+
+def overhead_bits(qmodel: QuantizedModel, log2_states: int) -> float:
+    """Estimated container bits of the coded layers besides the payload entropy.
+
+    Per layer: one initial state per lane (lanes = input channels), the count table
+    (32 + 16 bits per symbol), the record header, its steps and word padding.
+    """
+    total = 0.0
+    for n in qmodel.coded_names():
+        w = qmodel.weight(n)
+        lanes = w.shape[1] if w.dim() > 1 else 1
+        bins = qmodel.bins()[n]
+        steps = w.shape[0] if qmodel.quantizer(n).clip.numel() > 1 else 1
+        total += lanes * log2_states + 32 + 16 * bins + 8 * (48 + len(n) + 8 * w.dim() + 4 * steps) + 32
+    return total
+
+
+def entropy_target_bits(cfg: TrainConfig, qmodel: QuantizedModel) -> float:
+    """Entropy goal H_hat for Eq. 3: the user's coded-size target minus the estimated overhead."""
+    n = qmodel.coded_weights()
+    if cfg.target_kb is not None:
+        total = cfg.target_kb * 8192.0
+    elif cfg.target_bits_per_weight is not None:
+        total = cfg.target_bits_per_weight * n
+    else:
+        raise ValueError("give a target: --target-bits-per-weight or --target-kb")
+    goal = total - overhead_bits(qmodel, cfg.log2_states)
+    if goal <= 0.05 * n:
+        raise ValueError(f"the target of {total / max(1, n):.3f} bits/weight leaves no room once the "
+                         f"{overhead_bits(qmodel, cfg.log2_states) / n:.3f} bits/weight of tables, "
+                         "lane states and headers are paid: raise it")
+    return goal
+
+
+def make_optimizer(qmodel: QuantizedModel, cfg: TrainConfig) -> torch.optim.Optimizer:
+    """Adam: weights and clips at lr, precisions lambda at lam_lr."""
+    lams = [q.lam for q in qmodel.quantizers.values() if q.lam.requires_grad]
+    others = [p for n, p in qmodel.named_parameters() if not n.endswith(".lam")]
+    groups = [{"params": others, "lr": cfg.lr}]
+    if lams:
+        groups.append({"params": lams, "lr": cfg.lam_lr})
+    return torch.optim.Adam(groups)
+
+
+def build_qmodel(cfg: TrainConfig, data: Dataset | None = None) -> QuantizedModel:
+    """The configured model wrapped with its quantizers."""
+    mc = dict(cfg.model_config) or (data.model_config() if data else {})
+    torch.manual_seed(cfg.seed)
+    return QuantizedModel(build_model(cfg.model, mc), cfg.quant_config())
+
+
+def restore(state: dict) -> tuple[TrainConfig, QuantizedModel]:
+    """Rebuild the configuration and the quantized model of a checkpoint."""
+    cfg = TrainConfig.from_dict(state["config"])
+    qmodel = build_qmodel(cfg)
+    try:
+        qmodel.load_state_dict(state["model"])
+    except RuntimeError as e:
+        raise ValueError(f"checkpoint weights do not fit model {cfg.model!r}: {str(e).splitlines()[0]}") from None
+    if state["phase"] in ("finetune", "done") or (state["phase"] == "qat" and state.get("frozen")):
+        qmodel.freeze_bins()
+    return cfg, qmodel
+
+
+class Trainer:
+    """Runs the three phases with per-epoch checkpoints; `run()` resumes where a checkpoint stopped."""
+
+    def __init__(self, cfg: TrainConfig, checkpoint: str | Path, data: Dataset | None = None,
+                 progress: bool = True, log=print) -> None:
+        self.cfg, self.path, self.progress, self.log = cfg, Path(checkpoint), progress, log
+        self.data = data or load_dataset(cfg.data, cfg.n_train, cfg.n_test, cfg.seed)
+        if not cfg.model_config:
+            cfg.model_config = self.data.model_config()
+        self.qmodel = build_qmodel(cfg, self.data)
+        self.phase, self.epoch = "float", 0
+        self.history: list[dict] = []
+        self.results: dict = {}
+        self.opt_state: dict | None = None
+
+    @classmethod
+    def resume(cls, checkpoint: str | Path, data: Dataset | None = None, progress: bool = True,
+               log=print, overrides: dict | None = None) -> "Trainer":
+        """Continue the run of a checkpoint (later phases may take new epoch counts from `overrides`)."""
+        state = load_checkpoint(checkpoint)
+        cfg, qmodel = restore(state)
+        for k, v in (overrides or {}).items():
+            setattr(cfg, k, v)
+        t = cls(cfg, checkpoint, data, progress, log)
+        t.qmodel = qmodel
+        t.phase, t.epoch = state["phase"], state["epoch"]
+        t.history, t.results = state.get("history", []), state.get("results", {})
+        t.opt_state = state.get("optimizer")
+        return t
+
+    def state(self, optimizer: torch.optim.Optimizer | None) -> dict:
+        return {"format": CHECKPOINT_FORMAT, "config": asdict(self.cfg), "phase": self.phase,
+                "epoch": self.epoch, "model": self.qmodel.state_dict(),
+                "optimizer": optimizer.state_dict() if optimizer else None,
+                "history": self.history, "results": self.results}
+
+    def _epochs(self, phase: str) -> int:
+        return {"float": self.cfg.float_epochs, "qat": self.cfg.qat_epochs,
+                "finetune": self.cfg.finetune_epochs}[phase]
+
+    def run(self) -> dict:
+        """Run (or finish) every phase; returns the results dict (accuracies, entropy, bins)."""
+        set_threads()
+        while self.phase != "done":
+            phase = self.phase
+            if phase == "finetune":
+                self.qmodel.freeze_bins()
+            model = self.qmodel.base if phase == "float" else self.qmodel
+            if phase == "float":
+                opt = torch.optim.Adam(self.qmodel.base.parameters(), lr=self.cfg.float_lr)
+            else:
+                opt = make_optimizer(self.qmodel, self.cfg)
+            if self.opt_state is not None and self.epoch > 0:
+                try:
+                    opt.load_state_dict(self.opt_state)
+                except (ValueError, KeyError):
+                    pass   # a changed parameter set: start the optimizer afresh
+            self.opt_state = None
+            target = entropy_target_bits(self.cfg, self.qmodel) if phase != "float" else None
+            n_epochs = self._epochs(phase)
+            bar = tqdm(range(self.epoch, n_epochs), desc=f"{phase:8}", disable=not self.progress,
+                       initial=self.epoch, total=n_epochs, leave=True, dynamic_ncols=True)
+            for ep in bar:
+                rec = self._epoch(model, opt, phase, ep, target)
+                self.history.append(rec)
+                self.epoch = ep + 1
+                bar.set_postfix({k: (round(v, 3) if isinstance(v, float) else v) for k, v in rec.items()
+                                 if k in ("loss", "acc", "bpw", "bins")})
+                save_checkpoint(self.path, self.state(opt))
+            bar.close()
+            self._end_phase(phase)
+            self.phase = PHASES[PHASES.index(phase) + 1]
+            self.epoch = 0
+            save_checkpoint(self.path, self.state(None))
+        return self.results
+
+    def _epoch(self, model: nn.Module, opt: torch.optim.Optimizer, phase: str, ep: int,
+               target: float | None) -> dict:
+        d, cfg = self.data, self.cfg
+        model.train()
+        seed = cfg.seed * 1000 + 100 * PHASES.index(phase) + ep
+        total, count, est = 0.0, 0, None
+        for idx in batches(len(d.x_train), cfg.batch_size, seed):
+            out = model(d.x_train[idx])
+            loss = F.cross_entropy(out, d.y_train[idx])
+            if target is not None:
+                ent, est = self.qmodel.entropy_loss(target)
+                loss = loss + cfg.entropy_weight * ent.to(loss.dtype)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            if phase != "float":
+                self.qmodel.clamp_()
+            total += float(loss.detach()) * len(idx)
+            count += len(idx)
+        rec = {"phase": phase, "epoch": ep + 1, "loss": total / max(1, count),
+               "acc": accuracy(model, d.x_test, d.y_test)}
+        if phase != "float":
+            n = self.qmodel.coded_weights()
+            rec["bpw"] = self.qmodel.hard_entropy_bits() / max(1, n)
+            if est is not None:
+                rec["mixed_bpw"] = est / max(1, n)
+            rec["bins"] = "/".join(str(b) for b in self.qmodel.bins().values())
+        return rec
+
+    def _end_phase(self, phase: str) -> None:
+        d = self.data
+        if phase == "float":
+            self.results["float_accuracy"] = accuracy(self.qmodel.base, d.x_test, d.y_test)
+            self.log(f"float baseline: {self.results['float_accuracy']:.2f}% test accuracy")
+        else:
+            acc = accuracy(self.qmodel, d.x_test, d.y_test)
+            n = self.qmodel.coded_weights()
+            self.results[f"{phase}_accuracy"] = acc
+            self.results["entropy_bits_per_weight"] = self.qmodel.hard_entropy_bits() / max(1, n)
+            self.results["bins"] = self.qmodel.bins()
+            self.log(f"{phase}: {acc:.2f}% test accuracy, entropy {self.results['entropy_bits_per_weight']:.3f} "
+                     f"bits/weight over {n} coded weights, bins {self.results['bins']}")
+
+
+def quantized_accuracy(state: dict, data: Dataset | None = None) -> float:
+    """Test accuracy of a checkpoint's quantized model (hard bins)."""
+    cfg, qmodel = restore(state)
+    data = data or load_dataset(cfg.data, cfg.n_train, cfg.n_test, cfg.seed)
+    return accuracy(qmodel, data.x_test, data.y_test)
