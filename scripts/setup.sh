@@ -29,4 +29,10 @@ if ! command -v iverilog >/dev/null 2>&1; then
          "for the second-simulator test" >&2
   fi
 fi
+# Verilator's FST writer (WAVES=fst) compiles against lz4 and zlib headers
+if [ ! -e /usr/include/lz4.h ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  echo "== installing the lz4 headers for FST waveforms (apt)"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq liblz4-dev zlib1g-dev >/dev/null || \
+    echo "note: liblz4-dev could not be installed; WAVES=fst will not build (WAVES=1 still does)" >&2
+fi
 echo "== setup done"

@@ -5,6 +5,7 @@ import time
 from pathlib import Path
 
 from sw import container as ct
+from sw.container.files import atomic_write
 from sw.methods.compress import compress_checkpoint
 from sw.evaluation.evaluate import evaluate_container
 from sw.evaluation.report import format_table, plot, summarize
@@ -30,7 +31,7 @@ def run_pipeline(out_dir: str | Path, cfg: TrainConfig | None = None, progress: 
     log(f"[2/5] compressing into {model_path}")
     c = compress_checkpoint(ckpt, model_path, cfg.log2_states)
     log("[3/5] golden-decoding and evaluating")
-    ev = evaluate_container(model_path, ckpt)
+    ev = evaluate_container(model_path, ckpt, cfg.data, cfg.model)   # the run's own (trusted) model and data
     log("[4/5] report")
     summ = summarize(ct.read(model_path), model_path)
     log(format_table(summ))
@@ -60,7 +61,8 @@ def run_pipeline(out_dir: str | Path, cfg: TrainConfig | None = None, progress: 
         "files": files, "tensors": len(c.tensors),
         "hardware_check": hw,
     }
-    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    text = json.dumps(summary, indent=2).encode()
+    atomic_write(out / "summary.json", lambda f: f.write(text))
     return summary
 
 

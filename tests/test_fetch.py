@@ -1,6 +1,7 @@
 """Weight-fetch path (hw/fetch/top.py) in Verilator + cocotb against the cocotbext-axi AXI4 RAM.
 
-One Verilator build (P = 4 decode units, 64-bit AXI4) is shared by every test; the demo
+One Verilator build (P = 4 decode units, 64-bit AXI4, behind the AXI4-Lite register block that
+the testbench programs like the C driver) is shared by every test; the demo
 network (a small MLP trained on sklearn digits, sim/model/demo.py) is loaded into the
 simulated DRAM and every delivered weight is checked, inside the testbench, against the
 container's golden decode (Tensor.integers() in decode-step order).
@@ -18,6 +19,7 @@ from sw.tans.codec import Coded
 from sw.tans.errors import FormatError
 
 
+from hw.fetch.datapath import FetchErrorCode  # noqa: E402
 from sim.tb.build_fetch import params_for, run_fetch_tb  # noqa: E402
 from sim.model.demo import cached_demo  # noqa: E402
 
@@ -69,6 +71,7 @@ def test_random_latency_and_backpressure(demo: Path) -> None:
     st = res["status"]
     assert st["layers_done"] == len(res["layers"]) == 3
     assert st["layers_failed"] == 0 and st["error"] == 0 and st["bus_error"] == 0
+    assert st["crc_error"] == 0 and st["crc_failed"] == 0
     assert st["weights_out"] == res["total_weights"]
     assert st["beats"] * res["beat_bytes"] == res["total_bytes"]
     assert st["busy"] == 0
@@ -94,8 +97,44 @@ def test_corrupted_tensor_flags_error_and_next_runs(demo: Path) -> None:
     res = run(demo, "corrupt", corrupt=[0], seed=3, r_pause=0.1)
     st = res["status"]
     assert [l["error"] for l in res["layers"]] == [1, 0, 0]
-    assert st["error"] == 1 and st["error_layer"] == 0 and st["error_code"] != 0
+    assert [l["crc_error"] for l in res["layers"]] == [1, 0, 0]
+    assert st["error"] == 1 and st["error_layer"] == 0 and st["error_code"] == FetchErrorCode.CRC
+    assert st["crc_error"] == 1 and st["crc_error_layer"] == 0 and st["crc_failed"] == 1
     assert st["layers_failed"] == 1 and st["layers_done"] == 3
+
+
+def crc_flip_sample(demo: Path) -> list[list[int]]:
+    """Region bits to flip: the first and last bit of every tensor, then random ones in the
+    tables and payloads of both coded layers and in the raw layer (20 in all)."""
+    import random
+    from hw.fetch.image import build_image
+
+    im = build_image(ctr.read(demo))
+    rnd = random.Random(16)
+    flips = []
+    for i, d in enumerate(im.descriptors):
+        bits = 8 * d.total_bytes
+        flips += [[i, 0], [i, bits - 1]]
+        if d.table_bytes:
+            flips += [[i, rnd.randrange(8 * d.table_bytes)] for _ in range(2)]
+            flips += [[i, 8 * d.table_bytes + rnd.randrange(8 * d.payload_bytes)] for _ in range(4 if i else 2)]
+        else:
+            flips += [[i, rnd.randrange(bits)] for _ in range(4)]
+    return flips
+
+
+def test_crc_flags_every_flipped_bit(demo: Path) -> None:
+    """Each sampled single-bit flip of a tensor's stored bytes (table, payload, padding, raw
+    bytes) raises the CRC error on that tensor's last beat, and the next descriptor runs; the
+    undamaged model in the same run raises none (checked inside the testbench)."""
+    flips = crc_flip_sample(demo)
+    res = run(demo, "crc", crc_flips=flips, seed=16)
+    st = res["status"]
+    n = 3 + len(flips)
+    assert len(res["layers"]) == st["layers_done"] == n
+    assert [l["crc_error"] for l in res["layers"]] == [0, 0, 0] + [1] * len(flips)
+    assert st["crc_failed"] == st["layers_failed"] == len(flips) and st["crc_error_layer"] == 3
+    assert st["error_code"] == FetchErrorCode.CRC and st["busy"] == 0
 
 
 def test_compute_bound_throughput(demo: Path) -> None:

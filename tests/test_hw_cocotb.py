@@ -71,3 +71,19 @@ def test_cocotb(cfg, testcase):
     results = _run_config(cfg)
     assert testcase in results, f"{testcase} did not run (simulator crashed?): {sorted(results)}"
     assert results[testcase] is None, results[testcase]
+
+
+@pytest.mark.parametrize("value,fmt,args", [("", None, []), ("0", None, []), ("1", "vcd", []),
+                                            ("vcd", "vcd", []), ("FST", "fst", ["--trace-fst"])])
+def test_waves_setting(monkeypatch, value, fmt, args):
+    """WAVES=1|vcd|fst picks the waveform format; cocotb's runner sees a plain boolean."""
+    import os
+    from sim.tb.verilator_env import cocotb_waves, wave_build_args, waves_format
+    monkeypatch.setenv("WAVES", value)
+    assert waves_format() == fmt and wave_build_args("verilator", fmt) == args
+    with cocotb_waves(fmt):
+        assert os.environ["WAVES"] == ("1" if fmt else "0")
+    assert os.environ["WAVES"] == value
+    monkeypatch.setenv("WAVES", "lxt")
+    with pytest.raises(ValueError):
+        waves_format()

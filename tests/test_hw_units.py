@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -220,6 +221,26 @@ def test_build_writes_verilog_and_json(tmp_path):
     assert meta["params"] == {"log2_states": 6, "symbol_bits": 4, "lanes": 8, "units": 2,
                               "word_bits": 16, "states": 64}
     assert meta["error_codes"]["FINAL_STATE"] == 5
+    # entry fields and output slots, with offsets from the payload's bit 0 (what wrappers slice)
+    entry = meta["ports"]["table"]["entry"]["fields"]
+    assert entry == {"symbol": {"offset": 0, "width": 4}, "nb_bits": {"offset": 4, "width": 3},
+                     "base": {"offset": 7, "width": 6}}
+    out = meta["ports"]["out"]
+    assert [s["offset"] for s in out["symbols"]["slots"]] == [0, 4]
+    assert [s["offset"] for s in out["lanes"]["slots"]] == [8, 11] and out["lanes"]["slot_width"] == 3
+    assert out["count"]["offset"] == 14
+
+
+def test_build_prefix_renames_every_module(tmp_path):
+    """`--prefix` renames the top and every submodule; no prefix keeps the historical names."""
+    r = run_build("--states", "32", "--lanes", "4", "--prefix", "cfg_b_", "--out", str(tmp_path))
+    assert r.returncode == 0, r.stderr
+    v = (tmp_path / "cfg_b_tans_decoder.v").read_text()
+    mods = re.findall(r"^module\s+\\?(\S+?)\s*\(", v, re.M)
+    assert mods and all(m.startswith("cfg_b_tans_decoder") for m in mods), mods
+    assert json.loads((tmp_path / "cfg_b_tans_decoder.json").read_text())["module"] == "cfg_b_tans_decoder"
+    r = run_build("--prefix", "9bad", "--out", str(tmp_path))
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1
 
 
 @pytest.mark.parametrize("args", [["--states", "100"], ["--states", "8192"], ["--word-bits", "12"],
@@ -241,6 +262,9 @@ def test_synth_ice40_report(tmp_path):
     assert rep["part"] == "iCE40UP5K-SG48"
     assert rep["luts"] > 50 and rep["ffs"] > 50 and rep["brams"] >= 1 and rep["fmax_mhz"] > 1
     assert "LUT4" in r.stdout and "[hw.synth]" in r.stderr
+    for tag in ("core", "harness"):         # the yosys transcripts are kept, not silenced
+        log = (tmp_path / "ice40" / f"{tag}_yosys.log").read_text()
+        assert "Executing SYNTH_ICE40 pass" in log and "End of script" in log, log[-500:]
 
 
 def test_board_icebreaker_bitstream(tmp_path):
@@ -266,3 +290,51 @@ def test_scheduler_flags_fewer_symbols_than_lanes(n, used, too_few):
     sim.add_clock(1e-8)
     sim.add_testbench(tb)
     sim.run()
+
+
+def test_build_fetch_writes_verilog_and_json(tmp_path):
+    """`--fetch` writes the whole fetch path with its descriptor/weight layouts and codes."""
+    from hw.fetch.descriptor import DESCRIPTOR
+    r = run_build("--fetch", "--units", "4", "--symbol-bits", "8", "--prefix", "f_", "--out", str(tmp_path))
+    assert r.returncode == 0, r.stderr
+    v = (tmp_path / "f_weight_fetch.v").read_text()
+    assert re.search(r"^module f_weight_fetch\(", v, re.M) and "m_axi__araddr" in v
+    assert "module \\f_weight_fetch.decoder" in v            # the core inside, under the prefix
+    meta = json.loads((tmp_path / "f_weight_fetch.json").read_text())
+    assert meta["core_params"]["word_bits"] == 64 and meta["core_params"]["units"] == 4
+    assert meta["ports"]["desc_in"]["crc"] == {"offset": DESCRIPTOR["crc"].offset, "width": 32}
+    assert meta["error_codes"]["CRC"] == 7 and meta["ports"]["status"]["crc_error_layer"]["width"] == 8
+    r = run_build("--fetch", "--units", "3", "--out", str(tmp_path))
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1
+    r = run_build("--fetch", "--axil", "--out", str(tmp_path / "axil"))
+    assert r.returncode == 0 and "UnusedElaboratable" not in r.stderr, r.stderr
+    assert re.search(r"^module weight_fetch_axil\(", (tmp_path / "axil" / "weight_fetch_axil.v").read_text(), re.M)
+    meta = json.loads((tmp_path / "axil" / "weight_fetch_axil.json").read_text())
+    assert meta["registers"]["PUSH"]["addr"] == 0x28
+    assert "#define TANS_REG_PUSH 0x28u" in (tmp_path / "axil" / "tans_fetch_regs.h").read_text()
+
+
+def test_build_for_model_sizes_the_core(tmp_path):
+    """`--for MODEL` picks parameters every coded tensor fits, says why, and explicit options win."""
+    from sim.model.demo import cached_demo
+    from sw import container as ctr
+    from sw.tans import format as fmt
+    model = cached_demo()
+    coded = [t.coded for t in ctr.read(model).tensors if t.kind == fmt.KIND_TANS]
+    r = run_build("--for", str(model), "--word-bits", "16", "--out", str(tmp_path))
+    assert r.returncode == 0, r.stderr
+    meta = json.loads((tmp_path / "tans_decoder.json").read_text())["params"]
+    assert meta["log2_states"] == max(c.log2_states for c in coded)
+    assert meta["lanes"] == max(c.lanes for c in coded)
+    assert 1 << meta["symbol_bits"] >= max(c.alphabet for c in coded) > 1 << (meta["symbol_bits"] - 1)
+    big = max(coded, key=lambda c: c.n_symbols)           # 64 lanes: 7 groups of 8 fit, W = 16 feeds ~6
+    assert meta["units"] == 4 and big.lanes >= 7 * 4 and meta["word_bits"] == 16
+    for word in ("states", "symbol bits", "lanes", "units"):
+        assert f"--for {model}: {word} " in r.stdout
+    r = run_build("--for", str(model), "--lanes", "200", "--out", str(tmp_path))
+    assert "lanes 200: given on the command line" in r.stdout
+    assert json.loads((tmp_path / "tans_decoder.json").read_text())["params"]["lanes"] == 200
+    bad = tmp_path / "bad.tans"
+    bad.write_bytes(model.read_bytes()[:50])
+    r = run_build("--for", str(bad), "--out", str(tmp_path))
+    assert r.returncode == 1 and len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr

@@ -134,9 +134,11 @@ def test_code_first_last_option(tmp_path):
 
 def test_lanes_hold_whole_input_channels_within_the_cap():
     from sw.methods.compress import lanes_for
-    assert lanes_for((120, 400), 64) == (50, 1)      # 8 channels per lane
-    assert lanes_for((84, 120), 64) == (60, 1)
-    assert lanes_for((16, 6, 5, 5), 64) == (6, 1)    # one lane per channel under the cap
+    assert lanes_for((120, 400), 64) == (8, 1)       # the fewest lanes that keep P = 1 at full rate
+    assert lanes_for((84, 120), 64) == (8, 1)
+    assert lanes_for((120, 400), 64, min_lanes=28) == (40, 1)   # a P = 4 core wants 28 or more
+    assert lanes_for((120, 400), 64, min_lanes=0) == (50, 1)    # most lanes within the cap
+    assert lanes_for((16, 6, 5, 5), 64) == (6, 1)    # fewer channels than 8: one lane each
     assert lanes_for((10, 97), 64) == (1, 1)         # a prime count above the cap: one lane
-    assert lanes_for((120, 400), 0) == (400, 1)      # no cap
+    assert lanes_for((120, 400), 0, min_lanes=0) == (400, 1)    # no cap
     assert lanes_for((7,), 64) == (1, fmt.NO_AXIS)

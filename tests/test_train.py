@@ -12,7 +12,8 @@ from sw.train import load_checkpoint
 
 def tiny_config(**kw) -> TrainConfig:
     base = dict(model="lenet5", data="sklearn-digits", n_train=300, n_test=100, batch_size=32,
-                float_epochs=2, qat_epochs=0, finetune_epochs=0, target_bits_per_weight=1.2, lam_lr=0.2)
+                float_epochs=3, float_lr=5e-3, qat_epochs=0, finetune_epochs=0, target_bits_per_weight=1.2,
+                lam_lr=0.2)   # 270 training examples (30 held out for validation): 3 quick float epochs
     base.update(kw)
     return TrainConfig(**base)
 
@@ -49,6 +50,32 @@ def test_qat_lowers_entropy_and_resumes(float_run, tmp_path):
     assert all(b % 2 == 1 for b in r.qmodel.bins().values())
     hist = [h for h in r.history if h["phase"] == "qat"]
     assert len(hist) == 4 and hist[-1]["bpw"] < hist[0]["bpw"] + 1e-9
+
+
+def test_epochs_are_chosen_on_the_validation_split(float_run):
+    """The float phase keeps its best epoch by accuracy on examples held out of the training data."""
+    _, t = float_run
+    assert len(t.data.x_val) == 30 and len(t.data.x_train) == 270 and len(t.data.x_test) == 100
+    floats = [h for h in t.history if h["phase"] == "float"]
+    best = max(floats, key=lambda h: (h["val_acc"], h["epoch"]))        # ties: the later epoch
+    assert t.results["float_best_epoch"] == best["epoch"]
+    assert t.results["float_val_accuracy"] == best["val_acc"]            # those weights were restored
+    assert t.results["float_accuracy"] == best["acc"]
+
+
+def test_distillation_from_the_float_model(float_run, tmp_path):
+    path, t = float_run
+    copy = tmp_path / "ck.pt"
+    state = torch.load(path, weights_only=True)
+    state["phase"], state["epoch"] = "qat", 0
+    torch.save(state, copy)
+    r = Trainer.resume(copy, progress=False, log=lambda *a: None,
+                       overrides={"qat_epochs": 1, "finetune_epochs": 1, "distill": 0.5})
+    r.run()
+    saved = load_checkpoint(copy)
+    assert saved["phase"] == "done" and saved["teacher"] is not None
+    for k, v in t.qmodel.base.state_dict().items():          # the teacher is the float model QAT started from
+        assert torch.equal(saved["teacher"][k], v), k
 
 
 def test_resume_continues_from_saved_epoch(tmp_path):

@@ -16,6 +16,7 @@ from amaranth.lib import wiring
 from sw.tans import format as fmt
 
 from hw.boards.demo_top import DemoTop, checksum
+from hw.tools import tool
 from hw.core.params import DecoderParams, ParamError
 
 CONSTRAINTS = Path(__file__).resolve().parents[2] / "constraints"
@@ -90,7 +91,7 @@ def build_board(board: str, p: DecoderParams, out: Path) -> str:
         plan.files[generated] = path.read_text()
     out.mkdir(parents=True, exist_ok=True)
     env_before = {k: os.environ.get(k) for k in TOOLS[board]}
-    os.environ.update(TOOLS[board])
+    os.environ.update({k: tool(v) for k, v in TOOLS[board].items()})
     print(f"[hw.boards.demos] building the {board} demo in {out} (yosys, nextpnr, pack) ...", flush=True)
     t = time.monotonic()
     try:

@@ -8,7 +8,14 @@ Per descriptor, in order:
   which is held until the decoder reports done so it can carry the integrity verdict.
   Payload words the decoder does not take after finishing (a damaged tensor) are drained,
   so the next descriptor starts on its own first word.
-* raw 8-bit: each 64-bit word gives 8/P beats of P bytes (C order), zero point 0.
+* raw 8-bit: each 64-bit word gives 8/P beats of P bytes (C order), zero point 0; the last
+  beat is held until the region's last word has been taken, so it carries the CRC verdict.
+
+Every word taken from `words` for a descriptor (table, payload, padding) goes through a
+CRC-32 (hw/fetch/crc.py, one 64-bit word per cycle, so at line rate). The tensor's last
+beat leaves only after the region's final word, with `error` and `crc_error` set if the CRC
+differs from the descriptor's `crc`; `done_code` is then FetchErrorCode.CRC. The next
+descriptor runs as usual.
 
 Weight stream order (what the compute array receives):
 
@@ -29,18 +36,26 @@ when L is not a multiple of P, and at the end of a tensor.
 """
 from __future__ import annotations
 
+import enum
+
 from amaranth import Const, Module, Mux, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from sw.tans import format as fmt
 
+from hw.fetch.crc import Crc32
 from hw.fetch.descriptor import DESCRIPTOR
 from hw.fetch.dequant import symbol_beat
 from hw.fetch.image import NARROW, WIDE
 from hw.core.layouts import (ErrorCode, command_layout, output_layout, status_layout,
                       table_load_layout, word_layout)
 from hw.core.params import DecoderParams
+
+#: Why a tensor failed, as the fetch path reports it: the decoder core's codes, and CRC when the
+#: bytes read differ from the descriptor's CRC-32 (reported in preference to a decoder code,
+#: which damaged bytes usually also cause).
+FetchErrorCode = enum.IntEnum("FetchErrorCode", {**{e.name: int(e) for e in ErrorCode}, "CRC": 7})
 
 
 class FetchDatapath(wiring.Component):
@@ -69,10 +84,12 @@ class FetchDatapath(wiring.Component):
             "first": Out(1),
             "last": Out(1),
             "error": Out(1),
+            "crc_error": Out(1),       # with `last`: the tensor's bytes failed their CRC
             # per-tensor completion report (one pulse per descriptor)
             "done": Out(1),
             "done_error": Out(1),
-            "done_code": Out(3),
+            "done_code": Out(3),       # a FetchErrorCode
+            "done_crc": Out(1),
             "done_layer": Out(8),
             "busy": Out(1),
         })
@@ -90,13 +107,20 @@ class FetchDatapath(wiring.Component):
         held_valid = Signal()
         saw_done = Signal()            # decoder status.done seen for this command
         last_word = Signal()
+        held_raw = Signal(symbol_beat(P))   # a raw tensor's last beat, held for the CRC verdict
+        # CRC-32 of every word taken from `words` for this descriptor (table, payload, padding)
+        m.submodules.crc = crc = Crc32(W)
+        crc_bad = Signal()
+        m.d.comb += [crc.data.eq(self.words.payload), crc.en.eq(self.words.valid & self.words.ready),
+                     crc_bad.eq(crc.crc != desc.crc)]
         m.d.comb += [self.zero_point.eq(desc.zero_point), self.step.eq(desc.step_bits),
                      self.layer.eq(desc.layer), self.first.eq(first)]
         m.d.comb += last_word.eq(words_left == 1)
 
         def pulse_done(error, code) -> None:
-            m.d.comb += [self.done.eq(1), self.done_error.eq(error), self.done_code.eq(code),
-                         self.done_layer.eq(desc.layer)]
+            m.d.comb += [self.done.eq(1), self.done_error.eq(error | crc_bad),
+                         self.done_code.eq(Mux(crc_bad, FetchErrorCode.CRC, code)),
+                         self.done_crc.eq(crc_bad), self.done_layer.eq(desc.layer)]
 
         # table word -> entry
         narrow = [(NARROW[f][0], NARROW[f][1]) for f in ("symbol", "nb_bits", "base")]
@@ -116,10 +140,10 @@ class FetchDatapath(wiring.Component):
 
         with m.FSM() as fsm:
             with m.State("IDLE"):
-                m.d.comb += self.work.ready.eq(1)
+                m.d.comb += [self.work.ready.eq(1), crc.clear.eq(1)]
                 with m.If(self.work.valid):
                     m.d.sync += [desc.eq(self.work.payload), first.eq(1), sub.eq(0), entry.eq(0),
-                                 saw_done.eq(0), held_valid.eq(0)]
+                                 saw_done.eq(0), held_valid.eq(0), held_raw.count.eq(0)]
                     with m.If(self.work.payload.kind == fmt.KIND_TANS):
                         m.d.sync += words_left.eq(self.work.payload.table_bytes >> 3)
                         m.next = "TABLE"
@@ -184,38 +208,49 @@ class FetchDatapath(wiring.Component):
                 st = self.dec_status
                 for k in range(P):
                     m.d.comb += self.sym.payload.data[k].eq(held.symbols[k])
+                # every word of the region has been taken (words_left = 0) and the CRC register
+                # holds them all: the verdict leaves with the last weight
                 m.d.comb += [self.sym.payload.count.eq(Mux(held_valid, held.count, 0)),
                              self.sym.valid.eq(1), self.last.eq(1),
-                             self.error.eq(st.error | ~held_valid)]
+                             self.error.eq(st.error | ~held_valid | crc_bad), self.crc_error.eq(crc_bad)]
                 with m.If(self.sym.ready):
                     pulse_done(st.error | ~held_valid,
                                Mux(st.error, st.error_code, Mux(held_valid, 0, ErrorCode.TRUNCATED)))
                     m.next = "IDLE"
 
             with m.State("RAW"):
+                beat = Signal(symbol_beat(P))
                 for k in range(P):
                     byte_sel = [word[8 * (P * s + k):8 * (P * s + k) + 8] for s in range(8 // P)]
                     for s, b in enumerate(byte_sel):
                         with m.If(sub == s):
-                            m.d.comb += self.sym.payload.data[k].eq(b)
+                            m.d.comb += beat.data[k].eq(b)
                 last_beat = remaining <= P
-                m.d.comb += [self.sym.valid.eq(self.words.valid & (remaining != 0)),
-                             self.sym.payload.count.eq(Mux(last_beat, remaining, P)),
-                             self.last.eq(last_beat)]
-                with m.If(self.sym.valid & self.sym.ready):
-                    m.d.sync += [sub.eq(sub + 1), remaining.eq(Mux(last_beat, 0, remaining - P)),
-                                 first.eq(0)]
+                take = self.words.valid & (remaining != 0)
+                # every beat but the last passes; the last one is held until the region's final
+                # word is in the CRC, then leaves with the verdict
+                m.d.comb += [beat.count.eq(Mux(last_beat, remaining, P)),
+                             self.sym.payload.eq(beat), self.sym.valid.eq(take & ~last_beat)]
+                with m.If(take & (last_beat | self.sym.ready)):
+                    m.d.sync += [sub.eq(sub + 1), remaining.eq(Mux(last_beat, 0, remaining - P))]
                     with m.If((sub == 8 // P - 1) | last_beat):
                         m.d.comb += self.words.ready.eq(1)
                         m.d.sync += [sub.eq(0), words_left.eq(words_left - 1)]
                     with m.If(last_beat):
-                        pulse_done(0, 0)
-                with m.If(remaining == 0):           # pad words after the last weight
-                    m.d.comb += self.words.ready.eq(words_left != 0)
-                    with m.If(self.words.valid & (words_left != 0)):
-                        m.d.sync += words_left.eq(words_left - 1)
-                with m.If((remaining == 0) & ((words_left == 0) |
-                                              ((words_left == 1) & self.words.valid))):
-                    m.next = "IDLE"
+                        m.d.sync += held_raw.eq(beat)
+                with m.If(self.sym.valid & self.sym.ready):
+                    m.d.sync += first.eq(0)
+                with m.If(remaining == 0):
+                    with m.If(words_left != 0):       # pad words after the last weight
+                        m.d.comb += self.words.ready.eq(1)
+                        with m.If(self.words.valid):
+                            m.d.sync += words_left.eq(words_left - 1)
+                    with m.Else():
+                        m.d.comb += [self.sym.payload.eq(held_raw), self.sym.valid.eq(1),
+                                     self.last.eq(1), self.error.eq(crc_bad),
+                                     self.crc_error.eq(crc_bad)]
+                        with m.If(self.sym.ready):
+                            pulse_done(0, 0)
+                            m.next = "IDLE"
         m.d.comb += self.busy.eq(~fsm.ongoing("IDLE"))
         return m

@@ -4,7 +4,7 @@ weight = symbol - zero_point (8-bit two's complement; raw 8-bit layers use zero 
 so their bytes pass through unchanged). Each output beat carries P weights, how many of
 them are valid, first/last-of-tensor flags, the layer tag, the layer's quantizer step
 (float32 bits: the compute side multiplies accumulated sums by it) and, on the last beat,
-the tensor's integrity verdict.
+the tensor's integrity verdict (`error`: any failure; `crc_error`: its bytes failed the CRC).
 """
 from __future__ import annotations
 
@@ -28,6 +28,7 @@ def weight_beat(p: int) -> data.StructLayout:
         "error": 1,                              # on the last beat: the tensor failed its check
         "layer": 8,                              # descriptor tag
         "step": 32,                              # float32 bits of the layer's step
+        "crc_error": 1,                          # on the last beat: the tensor's bytes failed their CRC
     })
 
 
@@ -45,6 +46,7 @@ class Dequantizer(wiring.Component):
             "first": In(1),       # the incoming beat is the tensor's first
             "last": In(1),        # the incoming beat is the tensor's last
             "error": In(1),       # verdict, sampled with the last beat
+            "crc_error": In(1),   # CRC verdict, sampled with the last beat
         })
 
     def elaborate(self, platform) -> Module:
@@ -57,6 +59,7 @@ class Dequantizer(wiring.Component):
                     m.d.sync += o.data[k].eq(self.i.payload.data[k][:8] - self.zero_point)
                 m.d.sync += [o.count.eq(self.i.payload.count), o.first.eq(self.first),
                              o.last.eq(self.last), o.error.eq(self.last & self.error),
-                             o.layer.eq(self.layer), o.step.eq(self.step)]
+                             o.layer.eq(self.layer), o.step.eq(self.step),
+                             o.crc_error.eq(self.last & self.crc_error)]
         m.d.comb += self.i.ready.eq(self.o.ready | ~self.o.valid)
         return m

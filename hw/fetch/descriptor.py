@@ -3,7 +3,8 @@
 A descriptor tells the fetch path where one weight tensor lives and how to turn it into
 weights: one contiguous region of `table_bytes + payload_bytes` bytes at `addr` (the
 decode table then the payload for tANS, just the int8 values for raw layers), the
-decoder parameters, the quantizer zero point and the layer's step (float32 bits).
+decoder parameters, the quantizer zero point, the layer's step (float32 bits) and the
+CRC-32 of the region, which the fetch path checks as it reads.
 """
 from __future__ import annotations
 
@@ -34,6 +35,7 @@ class DescriptorLayout(data.StructLayout):
             "step_bits": 32,      # float32 bits of the (first) quantizer step, for compute
             "steps_addr": 32,     # address of per-channel float32 steps (0: per-tensor step)
             "layer": 8,           # tag carried with every output beat
+            "crc": 32,            # CRC-32 (zlib) of the region's table_bytes + payload_bytes bytes
         })
 
 
@@ -57,6 +59,7 @@ class Descriptor:
     step_bits: int
     layer: int
     steps_addr: int = 0
+    crc: int = 0         #: zlib.crc32 of the region; the fetch path flags a tensor whose bytes differ
 
     @property
     def total_bytes(self) -> int:

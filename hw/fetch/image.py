@@ -12,7 +12,8 @@ Layout (all addresses relative to `base`, every section starts on a SECTION_ALIG
   not stream them.
 
 A `Descriptor` (hw/fetch/descriptor.py) describes one weight tensor: where its region starts, how
-many bytes are table and payload, and the decoder and quantizer parameters.
+many bytes are table and payload, the decoder and quantizer parameters, and the CRC-32 (zlib)
+of the region's bytes, which the fetch path recomputes as it reads them.
 """
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ import numpy as np
 from sw import container as ctr
 from sw.tans import format as fmt
 
+from hw.fetch.crc import crc32_bytes
 from hw.fetch.descriptor import Descriptor
 
 SECTION_ALIGN = 64          #: every tensor region starts on a 64-byte (burst) boundary
@@ -124,6 +126,7 @@ def build_image(c: ctr.Container, base: int = 0, max_lanes: int = (1 << 16) - 1)
                               wide_entries=False, lanes=1, n_symbols=t.size,
                               payload_bits=8 * t.size, zero_point=0, step_bits=step_bits,
                               layer=len(descs))
+        desc.crc = crc32_bytes(bytes(data[addr - base:addr - base + desc.total_bytes]))
         descs.append(desc)
         names.append(t.name)
         if t.steps.size > 1:
@@ -154,3 +157,47 @@ def expected_stream(t: ctr.Tensor) -> np.ndarray:
         return ints.reshape(-1)
     coded_order = ints if t.lane_axis == fmt.NO_AXIS else np.moveaxis(ints, t.lane_axis, 0)
     return coded_order.reshape(-1)[decode_order(t.coded.n_symbols, t.coded.lanes)]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m hw.fetch.image MODEL.tans --format hex|mem|coe|bin|h -o OUT`."""
+    import argparse
+    import sys
+    from pathlib import Path
+
+    from sw.tans.errors import TansError
+
+    from hw.fetch.export import FORMATS, export
+
+    class Parser(argparse.ArgumentParser):
+        def error(self, message: str) -> None:  # type: ignore[override]
+            print(f"hw.fetch.image: error: {message}", file=sys.stderr)
+            raise SystemExit(2)
+
+    ap = Parser(prog="python -m hw.fetch.image",
+                description="Write a .tans model's memory image and descriptor table for $readmemh "
+                            "(hex), Vivado (.mem, .coe), raw binary or C (h). The descriptor table goes "
+                            "to OUT's name + _desc (except for h, which holds both).")
+    ap.add_argument("model", type=Path)
+    ap.add_argument("--format", required=True, choices=FORMATS)
+    ap.add_argument("-o", "--out", required=True, type=Path)
+    ap.add_argument("--base", type=lambda s: int(s, 0), default=0, help="image base address (default 0)")
+    ap.add_argument("--word-bits", type=int, default=64, help="memory word width (default 64, the bus)")
+    args = ap.parse_args(argv)
+    try:
+        if args.base < 0 or args.base % SECTION_ALIGN or args.base >> 32:
+            raise ValueError(f"base must be a 32-bit address aligned to {SECTION_ALIGN} bytes, got {args.base:#x}")
+        im = build_image(ctr.read(args.model), base=args.base)
+        if im.base + len(im.data) > 1 << 32:
+            raise ValueError("the image does not fit a 32-bit address space at this base")
+        files = export(im, args.format, args.out, args.word_bits)
+    except (TansError, ValueError, OSError) as e:
+        msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        print(f"hw.fetch.image: error: {msg}", file=sys.stderr)
+        return 1
+    print(f"wrote {', '.join(map(str, files))} ({len(im.data)} bytes, {len(im.descriptors)} descriptors)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -7,7 +7,9 @@
 
 Status and error registers (plain output ports, sticky bits cleared by `clear`):
 `busy`, `layers_done`, `layers_failed`, `error` (sticky: some tensor failed its check),
-`error_layer`/`error_code` (first failure since clear), `bus_error` (sticky RRESP != OKAY),
+`error_layer`/`error_code` (first failure since clear; a FetchErrorCode, 7 = CRC),
+`crc_error`/`crc_error_layer` (sticky: some tensor's bytes failed their CRC-32, and the first
+such tensor's layer tag since clear), `crc_failed` (count), `bus_error` (sticky RRESP != OKAY),
 and performance counters `bursts`, `beats`, `weights`.
 """
 from __future__ import annotations
@@ -45,6 +47,9 @@ class WeightFetch(wiring.Component):
             "error": Out(1),
             "error_layer": Out(8),
             "error_code": Out(3),
+            "crc_error": Out(1),
+            "crc_error_layer": Out(8),
+            "crc_failed": Out(16),
             "bus_error": Out(1),
             "bursts": Out(32),
             "beats": Out(32),
@@ -76,7 +81,7 @@ class WeightFetch(wiring.Component):
         connect(m, dq.o, flipped(self.weights))
         m.d.comb += [dq.zero_point.eq(path.zero_point), dq.step.eq(path.step),
                      dq.layer.eq(path.layer), dq.first.eq(path.first), dq.last.eq(path.last),
-                     dq.error.eq(path.error)]
+                     dq.error.eq(path.error), dq.crc_error.eq(path.crc_error)]
 
         m.d.comb += [reader.clear.eq(self.clear), self.bus_error.eq(reader.bus_error),
                      self.bursts.eq(reader.bursts), self.beats.eq(reader.beats),
@@ -91,6 +96,11 @@ class WeightFetch(wiring.Component):
                 with m.If(~self.error):
                     m.d.sync += [self.error.eq(1), self.error_layer.eq(path.done_layer),
                                  self.error_code.eq(path.done_code)]
+            with m.If(path.done_crc):
+                m.d.sync += self.crc_failed.eq(self.crc_failed + 1)
+                with m.If(~self.crc_error):
+                    m.d.sync += [self.crc_error.eq(1), self.crc_error_layer.eq(path.done_layer)]
         with m.If(self.clear):
-            m.d.sync += [self.error.eq(0), self.error_layer.eq(0), self.error_code.eq(0)]
+            m.d.sync += [self.error.eq(0), self.error_layer.eq(0), self.error_code.eq(0),
+                         self.crc_error.eq(0), self.crc_error_layer.eq(0)]
         return m

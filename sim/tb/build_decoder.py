@@ -12,7 +12,8 @@ from amaranth.back import verilog
 
 from hw.core.decoder import TansDecoder
 from hw.core.params import DecoderParams
-from sim.tb.verilator_env import ensure_verilator_on_path, pch_fix
+from sim.tb.verilator_env import (cocotb_waves, ensure_verilator_on_path, pch_fix, wave_build_args,
+                                  waves_format)
 
 TOPLEVEL = "tans_decoder"
 ROOT = Path(__file__).resolve().parents[2]
@@ -72,8 +73,8 @@ def write_if_changed(path: Path, text: str) -> None:
 
 
 def waves_enabled() -> bool:
-    """Waveform dumps are off unless WAVES=1 is set."""
-    return os.environ.get("WAVES", "0") not in ("", "0")
+    """Waveform dumps are off unless WAVES=1, vcd or fst is set (see verilator_env.waves_format)."""
+    return waves_format() is not None
 
 
 def build(p: DecoderParams, simulator: str = "verilator", ram: str = "generic") -> tuple[object, Path]:
@@ -95,13 +96,17 @@ def build(p: DecoderParams, simulator: str = "verilator", ram: str = "generic") 
     if simulator == "verilator":
         args = ["-Wno-fatal", "-Wno-lint", "-Wno-style", "-Wno-MULTIDRIVEN", "-O2"]
     stamp = conf_dir / "build.stamp"
-    want = hashlib.sha256((src.read_text() + simulator + str(waves_enabled())).encode()).hexdigest()
+    waves = waves_format()
+    args += wave_build_args(simulator, waves)
+    # (the off / VCD keys are the ones used before FST existed, so those builds stay valid)
+    wave_key = {None: "False", "vcd": "True"}.get(waves, waves)
+    want = hashlib.sha256((src.read_text() + simulator + wave_key).encode()).hexdigest()
     fresh = not stamp.exists() or stamp.read_text() != want
     build_dir.mkdir(parents=True, exist_ok=True)
     models, defines = ram_models(ram)
     kw = dict(sources=[src, *models], defines=defines, hdl_toplevel=TOPLEVEL, build_dir=build_dir, build_args=args,
-              waves=waves_enabled(), timescale=("1ns", "1ps"))
-    with pch_fix():
+              waves=waves is not None, timescale=("1ns", "1ps"))
+    with pch_fix(), cocotb_waves(waves):
         # a changed source gets a clean build (stale precompiled headers break incremental ones)
         runner.build(always=fresh, clean=fresh, log_file=conf_dir / "build.log", **kw)
     stamp.write_text(want)
@@ -120,7 +125,9 @@ def run(p: DecoderParams, testcase: str | list[str] | None = None, simulator: st
     env.update(extra_env or {})
     name = testcase if isinstance(testcase, str) else "all" if testcase is None else "_".join(testcase)
     results = build_dir / f"results_{name}.xml"
-    runner.test(test_module=test_module, hdl_toplevel=TOPLEVEL, testcase=testcase,
-                build_dir=build_dir, test_dir=build_dir, extra_env=env, waves=waves_enabled(),
-                results_xml=str(results), timescale=("1ns", "1ps"))
+    waves = waves_format()
+    with cocotb_waves(waves):
+        runner.test(test_module=test_module, hdl_toplevel=TOPLEVEL, testcase=testcase,
+                    build_dir=build_dir, test_dir=build_dir, extra_env=env, waves=waves is not None,
+                    results_xml=str(results), timescale=("1ns", "1ps"))
     return results

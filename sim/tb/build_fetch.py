@@ -1,4 +1,5 @@
-"""Build the weight-fetch path to Verilog, compile it with Verilator once, run sim/tb/fetch.py.
+"""Build the weight-fetch path (behind its AXI4-Lite register block) to Verilog, compile it with
+Verilator once, run sim/tb/fetch.py.
 
 `run_fetch_tb(container, params, **cfg)` returns the testbench's JSON result (see sim/tb/fetch.py).
 """
@@ -12,9 +13,10 @@ from pathlib import Path
 
 from amaranth.back import verilog
 
-from hw.fetch.top import WeightFetch
+from hw.fetch.regs import WeightFetchAxiLite
 from hw.core.params import DecoderParams
-from sim.tb.verilator_env import ensure_verilator_on_path, pch_fix
+from sim.tb.verilator_env import (cocotb_waves, ensure_verilator_on_path, pch_fix, wave_build_args,
+                                  waves_format)
 
 TOPLEVEL = "weight_fetch"
 
@@ -25,36 +27,59 @@ def params_for(units: int, log2_states: int = 8, lanes: int = 256, symbol_bits: 
                          units=units, word_bits=64)
 
 
+def wave_dir(build_dir: Path) -> Path:
+    """Where the model is built: a traced build (WAVES=1|vcd|fst) gets its own folder."""
+    fmt = waves_format()
+    return build_dir if fmt is None else build_dir / f"waves_{fmt}"
+
+
 def build(params: DecoderParams, build_dir: Path, max_burst: int = 16, fifo_depth: int = 64):
-    """Write the Verilog and compile it (skipped when the same sources were built before)."""
+    """Write the Verilog and compile it (skipped when the same sources were built before).
+
+    With WAVES set, the model is built with tracing in wave_dir(build_dir) and every run writes
+    dump.vcd / dump.fst in its own test folder (kept: see run_fetch_tb).
+    """
     from cocotb_tools.runner import get_runner
 
     ensure_verilator_on_path()
+    waves = waves_format()
+    build_dir = wave_dir(build_dir)
     build_dir.mkdir(parents=True, exist_ok=True)
     src = build_dir / f"{TOPLEVEL}.v"
-    text = verilog.convert(WeightFetch(params, max_burst, fifo_depth), name=TOPLEVEL)
+    text = verilog.convert(WeightFetchAxiLite(params, max_burst, fifo_depth), name=TOPLEVEL)
     if not src.exists() or src.read_text() != text:
         src.write_text(text)
     runner = get_runner("verilator")
-    with pch_fix():
+    with pch_fix(), cocotb_waves(waves):
         runner.build(sources=[src], hdl_toplevel=TOPLEVEL, build_dir=build_dir, always=False,
-                     build_args=["-Wno-fatal", "-O2"], timescale=("1ns", "1ps"),
-                     log_file=build_dir / "build.log")
+                     build_args=["-Wno-fatal", "-O2", *wave_build_args("verilator", waves)],
+                     timescale=("1ns", "1ps"), waves=waves is not None, log_file=build_dir / "build.log")
     return runner
 
 
 def run_fetch_tb(container: str | Path, params: DecoderParams, build_dir: Path, **cfg) -> dict:
-    """Run the cocotb testbench once; raise AssertionError if it failed; return its result."""
+    """Run the cocotb testbench once; raise AssertionError if it failed; return its result.
+
+    With WAVES set the run's folder (and its waveform) is kept: wave_dir(build_dir)/run_<i>.
+    """
     runner = build(params, build_dir)
-    with tempfile.TemporaryDirectory(dir=build_dir) as tmp:
-        result = Path(tmp) / "result.json"
+    bdir = wave_dir(build_dir)
+    waves = waves_format()
+    with tempfile.TemporaryDirectory(dir=bdir) as scratch:
+        if waves:
+            tmp = Path(tempfile.mkdtemp(prefix="run_", dir=bdir))
+            print(f"[sim.tb.build_fetch] waveform: {tmp / ('dump.' + waves)}", file=sys.stderr)
+        else:
+            tmp = Path(scratch)
+        result = tmp / "result.json"
         # the testbench runs in its own directory: hand it an absolute path
         conf = {"container": str(Path(container).resolve()), "units": params.units,
                 "result": str(result), **cfg}
-        xml = runner.test(test_module="sim.tb.fetch", hdl_toplevel=TOPLEVEL, build_dir=build_dir,
-                          test_dir=tmp, extra_env={"FETCH_TB_CONFIG": json.dumps(conf),
-                                                   "PYTHONPATH": os.pathsep.join(sys.path)},
-                          results_xml=str(Path(tmp) / "results.xml"))
+        with cocotb_waves(waves):
+            xml = runner.test(test_module="sim.tb.fetch", hdl_toplevel=TOPLEVEL, build_dir=bdir,
+                              test_dir=tmp, extra_env={"FETCH_TB_CONFIG": json.dumps(conf),
+                                                       "PYTHONPATH": os.pathsep.join(sys.path)},
+                              waves=waves is not None, results_xml=str(tmp / "results.xml"))
         from cocotb_tools.runner import get_results
         n_tests, n_fail = get_results(xml)
         if n_fail or not result.exists():

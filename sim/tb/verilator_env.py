@@ -44,3 +44,38 @@ def pch_fix() -> Iterator[None]:
             os.environ.pop("MAKEFLAGS", None)
         else:
             os.environ["MAKEFLAGS"] = saved
+
+
+WAVE_FORMATS = {"": None, "0": None, "no": None, "off": None, "false": None,
+                "1": "vcd", "yes": "vcd", "on": "vcd", "true": "vcd", "vcd": "vcd", "fst": "fst"}
+
+
+def waves_format() -> str | None:
+    """The waveform format the WAVES environment variable asks for: None (off), "vcd" or "fst".
+
+    WAVES=1 (or vcd) gives dump.vcd under Verilator; WAVES=fst gives dump.fst (several times
+    smaller). Icarus always writes FST (<toplevel>.fst) when waves are on.
+    """
+    value = os.environ.get("WAVES", "").strip().lower()
+    if value not in WAVE_FORMATS:
+        raise ValueError(f"WAVES={os.environ['WAVES']!r}: use 1, vcd or fst (or 0 for none)")
+    return WAVE_FORMATS[value]
+
+
+def wave_build_args(simulator: str, fmt: str | None) -> list[str]:
+    """Extra simulator build arguments for the waveform format (cocotb's own --trace is VCD)."""
+    return ["--trace-fst"] if simulator == "verilator" and fmt == "fst" else []
+
+
+@contextmanager
+def cocotb_waves(fmt: str | None) -> Iterator[None]:
+    """WAVES as the boolean cocotb's runner reads (it rejects "fst"), for the duration of a call."""
+    saved = os.environ.get("WAVES")
+    os.environ["WAVES"] = "1" if fmt else "0"
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop("WAVES", None)
+        else:
+            os.environ["WAVES"] = saved

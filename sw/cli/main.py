@@ -8,16 +8,15 @@ import argparse
 import json
 import os
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from sw import container as ct
-from sw.container.records import _umask
+from sw.container.files import atomic_write, check_npz_names, check_output, read_npy, write_npz
 from sw.cli import model as cli_model
 from sw.tans import format as fmt
-from sw.tans.errors import InputError, TansError
+from sw.tans.errors import InputError, TansError, quote
 
 
 class CliError(Exception):
@@ -38,66 +37,70 @@ def states_arg(text: str) -> int:
     return k
 
 
-def load_npy(path: str) -> np.ndarray:
-    """Load a .npy file without pickles, with a clear message when it is not one."""
-    try:
-        return np.load(path, allow_pickle=False)
-    except FileNotFoundError:
-        raise CliError(f"{path}: no such file") from None
-    except (ValueError, OSError, EOFError) as e:
-        raise CliError(f"{path}: not a readable .npy array ({e})") from None
+SIZE_SUFFIXES = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
 
 
-def save_atomic(path: str, write) -> None:
-    """Call write(file) on a temporary file and move it into place only on success."""
-    target = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=target.parent if str(target.parent) else ".", prefix=".sw-")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-        os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+def bytes_arg(text: str) -> int:
+    """Parse --max-bytes: a positive byte count, optionally with a K/M/G/T (binary) suffix."""
+    t = text.strip().upper().removesuffix("IB").removesuffix("B")
+    unit = SIZE_SUFFIXES.get(t[-1:], None) if t and not t[-1:].isdigit() else 1
+    digits = t[:-1] if t and not t[-1:].isdigit() else t
+    if unit is None or not digits.isdigit() or int(digits) <= 0:
+        raise argparse.ArgumentTypeError(f"--max-bytes takes a positive size such as 4096, 512M or 2G, got {text!r}")
+    return int(digits) * unit
+
+
+def add_max_bytes(p: argparse.ArgumentParser) -> None:
+    """The --max-bytes option of every command that reads untrusted files."""
+    p.add_argument("--max-bytes", type=bytes_arg, default=fmt.DEFAULT_MAX_BYTES, metavar="SIZE",
+                   help="refuse inputs larger than this or that decode to more (default 1G; K/M/G suffixes)")
 
 
 def cmd_encode(args: argparse.Namespace) -> int:
-    arr = load_npy(args.symbols)
-    if arr.size == 0:
-        raise InputError(f"{args.symbols}: the array is empty, there is nothing to encode")
+    check_output(args.output, [args.symbols])
+    arr = read_npy(args.symbols, args.max_bytes)
     if arr.dtype.kind not in "iub":
         raise InputError(f"{args.symbols}: symbols must be integers, got dtype {arr.dtype}")
     name = args.name or Path(args.symbols).stem
-    tensor = ct.tans_tensor(name, arr, log2_states=args.states, lanes=args.lanes,
-                            dtype=arr.dtype if arr.dtype.kind != "b" else np.uint8)
-    ct.write(args.output, ct.Container([tensor], {"source": Path(args.symbols).name}))
+    lanes = args.lanes if args.lanes is not None else min(fmt.DEFAULT_LANES, arr.size)
+    tensor = ct.tans_tensor(name, arr, log2_states=args.states, lanes=lanes, dtype=arr.dtype)
+    ct.write(args.output, ct.Container([tensor], {"source": Path(args.symbols).name}), inputs=[args.symbols])
     s = tensor.stats()
-    print(f"{args.output}: {s['symbols']} symbols, {s['total_bits'] / max(1, s['symbols']):.4f} bits/symbol "
+    if not s["symbols"]:
+        print(f"{args.output}: 0 symbols (an empty {arr.dtype} array of shape {tuple(arr.shape)})")
+        return 0
+    print(f"{args.output}: {s['symbols']} symbols, {s['total_bits'] / s['symbols']:.4f} bits/symbol "
           f"(entropy {s['entropy_bits'] / s['symbols']:.4f}), {s['lanes']} lanes, {s['states']} states")
     return 0
 
 
 def cmd_decode(args: argparse.Namespace) -> int:
-    c = ct.read(args.input)
-    if args.output.endswith(".npz"):
-        arrays = {t.name: t.values() for t in c.tensors}
-        save_atomic(args.output, lambda f: np.savez(f, **arrays))
-        print(f"{args.output}: {len(arrays)} tensors")
-        return 0
-    if args.tensor is not None:
-        try:
-            t = c[args.tensor]
-        except KeyError:
-            raise CliError(f"{args.input}: no tensor named {args.tensor!r}") from None
-    elif len(c.tensors) == 1:
-        t = c.tensors[0]
-    else:
-        raise CliError(f"{args.input} holds {len(c.tensors)} tensors: name one with --tensor, "
-                       "or write them all to a .npz")
-    values = t.values()
-    save_atomic(args.output, lambda f: np.save(f, values, allow_pickle=False))
-    print(f"{args.output}: {t.name} {values.dtype} {tuple(values.shape)}")
+    check_output(args.output, [args.input])
+    c = ct.read(args.input, args.max_bytes)
+    with ct.in_file(args.input):
+        if args.output.endswith(".npz"):
+            try:
+                check_npz_names(t.name for t in c.tensors)
+            except InputError as e:
+                raise InputError(f"{args.input}: {e}") from None
+            arrays = {t.name: t.values() for t in c.tensors}
+            atomic_write(args.output, lambda f: write_npz(f, arrays), [args.input])
+            print(f"{args.output}: {len(arrays)} tensors")
+            return 0
+        if args.tensor is not None:
+            try:
+                t = c[args.tensor]
+            except KeyError:
+                raise CliError(f"{args.input}: no tensor named {args.tensor!r}") from None
+        elif len(c.tensors) == 1:
+            t = c.tensors[0]
+        else:
+            raise CliError(f"{args.input} holds {len(c.tensors)} tensors: name one with --tensor, "
+                           "or write them all to a .npz")
+        values = t.values()
+    atomic_write(args.output, lambda f: np.save(f, values, allow_pickle=False), [args.input])
+    shown = t.name if t.name.isprintable() and len(t.name) <= 60 else quote(t.name)
+    print(f"{args.output}: {shown} {values.dtype} {tuple(values.shape)}")
     return 0
 
 
@@ -114,23 +117,27 @@ def inspect_summary(c: ct.Container) -> dict:
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
-    summary = inspect_summary(ct.read(args.input))
+    c = ct.read(args.input, args.max_bytes)
+    with ct.in_file(args.input):
+        summary = inspect_summary(c)
     if args.json:
         print(json.dumps(summary, indent=2))
         return 0
-    head = f"{'tensor':24} {'kind':8} {'symbols':>9} {'alph':>5} {'entropy':>11} {'payload':>11} " \
-           f"{'table':>7} {'header':>7} {'gap%':>7} {'lanes':>6}"
+    head = f"{'tensor':24} {'kind':8} {'symbols':>9} {'alph':>5} {'entropy':>10} {'payload':>10} " \
+           f"{'lanes':>6} {'table':>6} {'steps':>6} {'header':>6} {'record':>10} {'gap%':>6}"
     print(head)
     print("-" * len(head))
     for s in summary["tensors"]:
+        name = s["name"] if s["name"].isprintable() else quote(s["name"], 22)   # names come from the file
         if s["kind"] == "tans":
-            gap = "-" if s["gap_percent"] is None else f"{s['gap_percent']:.2f}"
-            print(f"{s['name'][:24]:24} {s['kind']:8} {s['symbols']:9d} {s['alphabet']:5d} "
-                  f"{s['entropy_bits']:11.1f} {s['payload_bits']:11d} {s['table_bits']:7d} "
-                  f"{s['header_bits']:7d} {gap:>7} {s['lanes']:6d}")
+            gap = "-" if s["gap_percent"] is None else f"{s['gap_percent']:.1f}"
+            print(f"{name[:24]:24} {s['kind']:8} {s['symbols']:9d} {s['alphabet']:5d} "
+                  f"{s['entropy_bits']:10.1f} {s['payload_bits']:10d} {s['lane_state_bits']:6d} "
+                  f"{s['table_bits']:6d} {s['step_bits']:6d} {s['header_bits']:6d} {s['total_bits']:10d} {gap:>6}")
         else:
-            print(f"{s['name'][:24]:24} {s['kind']:8} {s['symbols']:9d} {'':5} {'':11} "
-                  f"{s['payload_bits']:11d} {'':7} {s['header_bits']:7d} {'':>7} {'':6}")
+            print(f"{name[:24]:24} {s['kind']:8} {s['symbols']:9d} {'':5} {'':10} "
+                  f"{s['payload_bits']:10d} {'':6} {'':6} {s['step_bits']:6d} {s['header_bits']:6d} "
+                  f"{s['total_bits']:10d} {'':>6}")
     n = max(1, summary["symbols"])
     print(f"total: {summary['total_bits']} bits for {summary['symbols']} symbols "
           f"({summary['total_bits'] / n:.4f} bits/symbol), entropy bound {summary['entropy_bits']:.1f} bits")
@@ -145,32 +152,62 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("-o", "--output", required=True, help="OUT.tans")
     e.add_argument("--states", type=states_arg, default=fmt.DEFAULT_LOG2_STATES,
                    help="table states l, a power of two 32..4096 (default 256)")
-    e.add_argument("--lanes", type=int, default=fmt.DEFAULT_LANES,
-                   help="parallel streams (default 64); each must get at least one symbol")
+    e.add_argument("--lanes", type=int, default=None,
+                   help="parallel streams (default min(64, N)); each must get at least one symbol")
     e.add_argument("--name", help="tensor name (default: the file's stem)")
+    add_max_bytes(e)
     e.set_defaults(func=cmd_encode)
     d = sub.add_parser("decode", help="restore the arrays of a .tans file")
     d.add_argument("input", help="IN.tans")
     d.add_argument("-o", "--output", required=True, help="BACK.npy (one tensor) or BACK.npz (all)")
     d.add_argument("--tensor", help="which tensor to write to a .npy")
+    add_max_bytes(d)
     d.set_defaults(func=cmd_decode)
     i = sub.add_parser("inspect", help="per-tensor sizes against the entropy bound")
     i.add_argument("input", help="IN.tans")
     i.add_argument("--json", action="store_true", help="print one JSON object")
+    add_max_bytes(i)
     i.set_defaults(func=cmd_inspect)
     cli_model.register(sub)
     return p
 
 
+def error_line(e: BaseException) -> str:
+    """The one-line message for an error: OSErrors name their path, line breaks become spaces."""
+    msg = str(e) or type(e).__name__
+    if isinstance(e, FileNotFoundError) and e.filename:
+        msg = f"{e.filename}: no such file"
+    elif isinstance(e, OSError) and e.filename and e.strerror:
+        msg = f"{e.filename}: {e.strerror}"
+    return " ".join(msg.splitlines())
+
+
+def _quiet_broken_stdout() -> None:
+    """Point stdout at /dev/null so that the interpreter's final flush cannot fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return int(args.func(args) or 0)
+        rc = int(args.func(args) or 0)
+        sys.stdout.flush()       # a closed pipe shows up here, inside the handlers below
+        return rc
+    except BrokenPipeError:      # `python -m sw inspect x | head -1`: stop quietly
+        _quiet_broken_stdout()
+        return 1
     except (TansError, CliError, ValueError, OSError) as e:
-        msg = str(e) or type(e).__name__
-        if isinstance(e, FileNotFoundError) and e.filename:
-            msg = f"{e.filename}: no such file"
-        print(f"error: {msg}", file=sys.stderr)
+        print(f"error: {error_line(e)}", file=sys.stderr)
+        return 1
+    except MemoryError:
+        print("error: out of memory (lower --max-bytes, or free memory)", file=sys.stderr)
+        return 1
+    except RecursionError:
+        print("error: the input nests too deeply to process", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -7,6 +7,8 @@ from pathlib import Path
 
 from sw.tans import format as fmt
 
+DEFAULT_POST_TARGET = 0.8     #: `compress --method` without --target-bits-per-weight or --lam
+
 
 def _states(text: str) -> int:
     """Parse --states like the codec commands do."""
@@ -36,6 +38,17 @@ def _positive(text: str) -> float:
     return v
 
 
+def _non_negative(text: str) -> float:
+    """Parse a non-negative float."""
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not v >= 0 or v == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a non-negative number, got {text}")
+    return v
+
+
 def _print_json(obj) -> None:
     """Print one JSON object."""
     print(json.dumps(obj, indent=2, default=str))
@@ -56,6 +69,10 @@ def add_train_options(p: argparse.ArgumentParser, defaults_epochs: tuple[int, in
     p.add_argument("--lr", type=float, default=1e-3, help="learning rate of weights and clips in QAT")
     p.add_argument("--lam-lr", type=float, default=0.02, help="learning rate of the precisions lambda")
     p.add_argument("--entropy-weight", type=float, default=1.0, help="weight of the entropy loss (Eq. 3)")
+    p.add_argument("--val-fraction", type=float, default=0.1,
+                   help="share of the training data held out to choose epochs (default 0.1; never the test set)")
+    p.add_argument("--distill", type=float, default=0.0,
+                   help="QAT/fine-tuning: weight of distillation from the float model, 0..1 (default 0: off)")
     t = p.add_mutually_exclusive_group()
     t.add_argument("--target-bits-per-weight", type=_positive, default=None,
                    help="coded size goal of the coded layers, tables and headers included (default 0.7)")
@@ -89,7 +106,8 @@ def config_from_args(args: argparse.Namespace):
                        batch_size=args.batch_size, float_epochs=args.float_epochs, qat_epochs=args.qat_epochs,
                        finetune_epochs=args.finetune_epochs, lr=args.lr, lam_lr=args.lam_lr,
                        entropy_weight=args.entropy_weight, target_bits_per_weight=bpw,
-                       target_kb=args.target_kb, log2_states=args.states, quant=q.to_dict())
+                       target_kb=args.target_kb, log2_states=args.states, quant=q.to_dict(),
+                       val_fraction=args.val_fraction, distill=args.distill)
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -107,9 +125,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         if ckpt.exists() and not args.force:
             raise ValueError(f"{ckpt} exists: pass --resume to continue it or --force to start over")
         trainer = Trainer(config_from_args(args), ckpt, progress=not args.quiet, log=log)
-    results = trainer.run()
+    results = trainer.run(stop_after="float" if args.float_only else None)
     if args.json:
-        _print_json({"checkpoint": str(ckpt), **results})
+        _print_json({"checkpoint": str(ckpt), "phase": trainer.phase, **results})
     else:
         print(f"checkpoint: {ckpt}")
     return 0
@@ -120,15 +138,17 @@ def cmd_compress(args: argparse.Namespace) -> int:
     from sw.methods.compress import compress_checkpoint, compress_module, load_state_dict_file
     from sw.models.zoo import build_model
     from sw.evaluation.report import summarize
-    from sw.train import CHECKPOINT_FORMAT
-    import torch
+    from sw.train import CHECKPOINT_FORMAT, load_torch_file
     src = Path(args.checkpoint)
     if not src.exists():
         raise FileNotFoundError(2, "no such file", str(src))
-    try:
-        obj = torch.load(src, map_location="cpu", weights_only=True)
-    except Exception as e:
-        raise ValueError(f"{src}: not a checkpoint or state_dict readable by torch ({type(e).__name__})") from None
+    if args.method:
+        return compress_post_training(args)
+    if args.target_bits_per_weight is not None or args.lam is not None:
+        raise ValueError("--target-bits-per-weight and --lam need a post-training --method (rtn, optq, cerwu)")
+    if args.activation_bits is not None:
+        raise ValueError("--activation-bits needs --method pareto, pareto-optq or pareto-cerwu")
+    obj = load_torch_file(src)
     if isinstance(obj, dict) and obj.get("format") == CHECKPOINT_FORMAT and not args.bins:
         c = compress_checkpoint(src, args.output, args.states, max_lanes_of(args))
     else:
@@ -142,7 +162,7 @@ def cmd_compress(args: argparse.Namespace) -> int:
             net.load_state_dict(sd)
         except RuntimeError as e:
             raise ValueError(f"{src}: weights do not fit model {args.model!r}: {str(e).splitlines()[0]}") from None
-        data = {"spec": args.data} if args.data else {}
+        data = {"spec": args.data, "n_train": args.n_train, "n_test": args.n_test, "seed": args.seed} if args.data else {}
         c, _ = compress_module(net, args.output, args.bins or 15, args.model, config, args.code_first_last,
                                args.states, max_lanes_of(args), data)
     s = summarize(c, args.output)
@@ -156,10 +176,77 @@ def cmd_compress(args: argparse.Namespace) -> int:
     return 0
 
 
+def compress_post_training(args: argparse.Namespace) -> int:
+    """`compress --method`: rtn/OPTQ/CERWU post-training compression of a float model at a rate target or λ."""
+    if args.method.startswith("pareto"):
+        return compress_pareto(args)
+    if args.activation_bits is not None:
+        raise ValueError("--activation-bits needs --method pareto, pareto-optq or pareto-cerwu")
+    from sw.methods.posttrain import compress_file
+    target = args.target_bits_per_weight
+    if target is None and args.lam is None:
+        target = DEFAULT_POST_TARGET
+    config = json.loads(args.model_config) if args.model_config else None
+    c, info = compress_file(args.checkpoint, args.output, args.method, target, args.lam, args.bins, args.model,
+                            config, args.data, args.seed, args.n_train, args.n_test, args.calibration,
+                            args.states, max_lanes_of(args), args.code_first_last, args.per_channel_steps,
+                            progress=not (args.quiet or args.json))
+    size = Path(args.output).stat().st_size
+    if args.json:
+        _print_json({"output": args.output, "total_bytes": size, "data": c.metadata.get("data"), **info})
+        return 0
+    lam = "-" if info["lam"] is None else f"{info['lam']:.4g}"
+    for r in info["layers"]:
+        step = r.get("step")
+        step = f"{step:.4g}" if isinstance(step, float) else step
+        extra = f"{r['bins']} bins, step {step}, walk lambda {r.get('walk_lam', 0):.3g}" if r["kind"] == "tans" else "raw 8-bit"
+        print(f"  {r['name']:24} {r['weights']:8d} weights {r['bits_per_weight']:7.3f} bits/weight  ({extra})")
+    met = "" if info["target_met"] else f"  (target {target} NOT met: the smallest records are larger)"
+    print(f"{args.output}: {size} bytes, {args.method}, coded layers {info['coded_weights']} weights at "
+          f"{info['coded_bits_per_weight']:.3f} bits/weight (whole records), lambda {lam}{met}")
+    return 0
+
+
+def compress_pareto(args: argparse.Namespace) -> int:
+    """`compress --method pareto*`: per-layer rate-distortion curves, one slope for all layers, a budget."""
+    from sw.methods.pareto import compress_file
+    if args.lam is not None or args.bins or args.per_channel_steps:
+        raise ValueError(f"--method {args.method} takes --target-bits-per-weight (and --activation-bits), "
+                         "not --lam, --bins or --per-channel-steps")
+    target = args.target_bits_per_weight or DEFAULT_POST_TARGET
+    config = json.loads(args.model_config) if args.model_config else None
+    c, info = compress_file(args.checkpoint, args.output, args.method, target, args.activation_bits, args.model,
+                            config, args.data, args.seed, args.n_train, args.n_test, args.calibration,
+                            args.states, max_lanes_of(args), args.code_first_last,
+                            progress=not (args.quiet or args.json))
+    size = Path(args.output).stat().st_size
+    if args.json:
+        _print_json({"output": args.output, "total_bytes": size, "data": c.metadata.get("data"), **info})
+        return 0
+    for r in info["layers"]:
+        extra = (f"{r['bins']} bins, step {r['step']:.4g}, output MSE {r['output_mse']:.3g}" if r["kind"] == "tans"
+                 else "raw 8-bit")
+        print(f"  {r['name']:24} {r['weights']:8d} weights {r['bits_per_weight']:7.3f} bits/weight  ({extra})")
+    for a in info["activations"]:
+        print(f"  {a['module'] + ' input':24} {a['activations']:8d} activations {a['entropy_bits']:5.2f} bits "
+              f"(entropy; {a['fixed_bits']} fixed), {a['levels']} levels, step {a['step']:.4g}")
+    met = "" if info["target_met"] else f"  (target {target} NOT met: the smallest records are larger)"
+    print(f"{args.output}: {size} bytes, {args.method}, coded layers {info['coded_weights']} weights at "
+          f"{info['coded_bits_per_weight']:.3f} bits/weight (whole records), predicted output MSE "
+          f"{info['predicted_output_mse']:.3g}{met}")
+    if info["activations"]:
+        print(f"activations: {info['activation_entropy_bits_per_activation']:.3f} entropy bits/activation "
+              f"({info['activation_fixed_bits_per_activation']:.3f} fixed-width), one budget of "
+              f"{target} x weights + {args.activation_bits} x activations; test accuracy with quantized "
+              f"activations {info['accuracy_with_quantized_activations']:.2f}% (measured output MSE "
+              f"{info['measured_output_mse']:.3g})")
+    return 0
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
     """Golden-decode a .tans model, test its accuracy and check it against the checkpoint."""
     from sw.evaluation.evaluate import evaluate_container
-    r = evaluate_container(args.model_file, args.checkpoint, args.data, args.model)
+    r = evaluate_container(args.model_file, args.checkpoint, args.data, args.model, args.max_bytes)
     if args.json:
         _print_json(r)
     else:
@@ -167,7 +254,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         if r.get("float_accuracy") is not None:
             print(f"float baseline {r['float_accuracy']:.2f}%")
         if r["exact"] is None:
-            print("exactness not checked (no checkpoint found; pass --checkpoint)")
+            print(f"exactness not checked ({r.get('checkpoint_note') or 'no checkpoint found; pass --checkpoint'})")
         elif r["exact"]:
             print(f"decoded integers equal the checkpoint's quantized ones (accuracy {r['quantized_accuracy']:.2f}%)")
         else:
@@ -222,6 +309,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--force", action="store_true", help="overwrite an existing checkpoint")
     t.add_argument("--quiet", action="store_true", help="no progress bars")
     t.add_argument("--json", action="store_true", help="print one JSON summary")
+    t.add_argument("--float-only", action="store_true",
+                   help="stop after the float baseline (a checkpoint in phase 'float' for `compress --method`; "
+                        "--resume goes on with QAT)")
     t.set_defaults(func=cmd_train)
 
     c = sub.add_parser("compress", help="code a trained model into a .tans file (or post-training a state_dict)")
@@ -234,18 +324,48 @@ def register(sub: argparse._SubParsersAction) -> None:
     c.add_argument("--single-lane", action="store_true", help="one lane per tensor (same as --max-lanes 1)")
     c.add_argument("--model", help="post-training: model of the state_dict (lenet5, resnet18, package.module:factory)")
     c.add_argument("--model-config", help="post-training: JSON keyword arguments of the model")
-    c.add_argument("--bins", type=_odd_bins, help="post-training: bins of the coded layers (default 15)")
+    c.add_argument("--bins", type=_odd_bins,
+                   help="post-training: bins of the coded layers (default 15; with --method: a fixed grid of "
+                        "BINS bins over +-max|w| instead of searching the step)")
     c.add_argument("--code-first-last", action="store_true", help="post-training: code first/last layers too")
-    c.add_argument("--data", help="post-training: data set spec stored for `evaluate`")
+    c.add_argument("--data", help="post-training of a state_dict: the data set spec it was trained on "
+                                  "(stored for `evaluate`; calibration inputs come from its training split)")
+    c.add_argument("--seed", type=int, default=0, help="post-training of a state_dict: the split's seed (default 0)")
+    c.add_argument("--n-train", type=int, default=None, help="post-training of a state_dict: the split's training examples")
+    c.add_argument("--n-test", type=int, default=None, help="post-training of a state_dict: the split's test examples")
+    c.add_argument("--activation-bits", type=_positive, default=None,
+                   help="with --method pareto*: also quantize the activations (inputs of every layer but the "
+                        "first) to this many entropy bits per activation on average, one joint budget")
+    c.add_argument("--method", choices=("rtn", "optq", "cerwu", "pareto", "pareto-optq", "pareto-cerwu"),
+                   help="post-training method: round to nearest, OPTQ (GPTQ) or CERWU (OPTQ with a rate term); pareto*: "
+                        "Pareto-optimal allocation over per-layer output-MSE curves (rtn, optq or cerwu indices); "
+                        "takes a `train` checkpoint's float model (e.g. from `train --float-only`) or a state_dict")
+    rate = c.add_mutually_exclusive_group()
+    rate.add_argument("--target-bits-per-weight", type=_positive, default=None,
+                      help=f"with --method: at most this many bits per coded weight, whole records counted "
+                           f"(default {DEFAULT_POST_TARGET})")
+    rate.add_argument("--lam", type=_non_negative, default=None,
+                      help="with --method: a fixed multiplier lambda (the layer's mean squared output error "
+                           "per bit; cerwu's walk uses it too) instead of a target")
+    c.add_argument("--calibration", type=int, default=512,
+                   help="with --method: calibration examples from the training split (default 512)")
+    c.add_argument("--per-channel-steps", action="store_true",
+                   help="with --method rtn/optq: one step per output channel (default: one per tensor)")
+    c.add_argument("--quiet", action="store_true", help="no progress bars")
     c.add_argument("--json", action="store_true", help="print one JSON summary")
     c.set_defaults(func=cmd_compress)
 
     e = sub.add_parser("evaluate", help="golden-decode a .tans model, check it against its checkpoint, test accuracy")
     e.add_argument("model_file", metavar="MODEL.tans")
-    e.add_argument("--checkpoint", help="checkpoint to compare with (default: the one named in the file)")
-    e.add_argument("--data", help="data set spec (default: the one named in the file)")
-    e.add_argument("--model", help="model name or package.module:factory (default: the one named in the file)")
+    e.add_argument("--checkpoint", help="checkpoint to compare with (default: the one the file names, "
+                                        "if it is in the file's folder)")
+    e.add_argument("--data", help="data set spec (default: the one the file names, if built in; "
+                                  "a file cannot name mnist:DIR or cifar10:DIR)")
+    e.add_argument("--model", help="model name or package.module:factory (default: the one the file names, "
+                                   "if built in; a file cannot make evaluate import code)")
     e.add_argument("--json", action="store_true", help="print one JSON summary")
+    from sw.cli.main import add_max_bytes
+    add_max_bytes(e)
     e.set_defaults(func=cmd_evaluate)
 
     r = sub.add_parser("report", help="per-layer bins, entropy bound, coded bits and plots of a .tans model")

@@ -2,26 +2,35 @@
 
 Byte layout in docs/FORMAT.md; constants in sw/tans/format.py. Every record carries
 a CRC32, the file ends with a CRC32 of everything before it, and each payload has
-tANS's own final-state check, so damage is reported rather than decoded.
+tANS's own final-state check, so damage is reported rather than decoded. A reader
+treats a file as untrusted data: every field is checked (FORMAT.md 2.6) before anything
+is allocated for it, and every problem, damage or crafted value, raises FormatError.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
 import struct
-import tempfile
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
+from sw.container.compact import (counts_bytes, decode_counts, decode_steps, encode_counts, encode_steps,
+                                  read_varint, varint)
+from sw.container.files import atomic_write, read_regular
 from sw.tans import format as fmt
-from sw.tans.codec import Coded, decode, encode
+from sw.tans import kernels
+from sw.tans.codec import Coded, decode, encode, max_symbols
 from sw.tans.reference import decode_reference
-from sw.tans.errors import FormatError, InputError
+from sw.tans.errors import FormatError, InputError, LimitError, quote
 from sw.tans.lanes import check_lanes
+from sw.tans.table import zero_run_bound
+
+DEQUANT_BLOCK = 1 << 20      #: elements dequantized at a time (bounds float64 temporaries)
 
 
 @dataclass
@@ -40,6 +49,7 @@ class Tensor:
     lane_axis: int = fmt.NO_AXIS
     coded: Coded | None = None
     raw: np.ndarray | None = None
+    source: str = field(default="", repr=False, compare=False)   #: the file it was read from (for messages)
 
     @property
     def size(self) -> int:
@@ -56,7 +66,8 @@ class Tensor:
         """Decoded symbols in `shape` (fast decoder, or the scalar golden model if `golden`);
         the int8 values for raw int8 tensors."""
         if self.kind == fmt.KIND_TANS:
-            flat = decode_reference(self.coded) if golden else decode(self.coded)
+            with in_file(self.source) if self.source else contextlib.nullcontext():
+                flat = decode_reference(self.coded) if golden else decode(self.coded)
         elif self.kind == fmt.KIND_RAW_INT8:
             flat = self.raw
         else:
@@ -76,40 +87,85 @@ class Tensor:
         return sym - self.zero_point if self.quant == fmt.QUANT_ZERO_POINT else sym
 
     def values(self, golden: bool = False) -> np.ndarray:
-        """The tensor as it is reconstructed, in `dtype` (see symbols for `golden`)."""
-        if self.kind == fmt.KIND_RAW_F32:
-            return self.raw.reshape(self.shape).astype(self.dtype)
-        if self.quant == fmt.QUANT_NONE:
-            return self.symbols(golden).astype(self.dtype)
-        ints = self.integers(golden).astype(np.float64)
-        steps = self.steps.astype(np.float64)
-        if self.step_axis != fmt.NO_AXIS:
-            view = [1] * len(self.shape)
-            view[self.step_axis] = -1
-            steps = steps.reshape(view)
-        return (ints * steps).astype(self.dtype)
+        """The tensor as it is reconstructed, in `dtype` (see symbols for `golden`).
 
-    def stats(self) -> dict:
-        """Figures for `inspect`: symbols, entropy bound, coded, table and header bits."""
-        total = 8 * len(encode_record(self))
+        Casts round to nearest; a value beyond a float dtype's range becomes +-inf (FORMAT.md 2.5).
+        """
+        with np.errstate(over="ignore"):
+            if self.kind == fmt.KIND_RAW_F32:
+                return self.raw.reshape(self.shape).astype(self.dtype)
+            if self.quant == fmt.QUANT_NONE:
+                return self.symbols(golden).astype(self.dtype)
+            zp = self.zero_point if self.quant == fmt.QUANT_ZERO_POINT else 0
+            return dequantize(self.symbols(golden), zp, self.steps, self.step_axis, self.dtype)
+
+    def stats(self, major: int = fmt.VERSION_MAJOR) -> dict:
+        """Figures for `inspect` and `report` (FORMAT.md 2.7): the whole record's bits split into
+        lane states, payload, table, steps and header, and the entropy bound."""
+        total = record_bits(self, major)
         out = {"name": self.name, "kind": fmt.KINDS[self.kind], "shape": list(self.shape),
-               "symbols": self.size, "total_bits": total}
+               "symbols": self.size, "total_bits": total, "step_bits": _step_field_bits(self, major)}
         if self.kind == fmt.KIND_TANS:
             c = self.coded
-            counts = np.bincount(self.symbols().reshape(-1).astype(np.int64), minlength=1)
+            with in_file(self.source) if self.source else contextlib.nullcontext():
+                flat = decode(c)
+            counts = kernels.histogram_kernel(flat, fmt.MAX_ALPHABET)[0] if flat.size else np.zeros(1, np.int64)
             entropy = entropy_bits(counts)
-            table = 32 + 16 * c.alphabet
-            padding = 8 * len(c.payload) - c.payload_bits
-            out.update(alphabet=int(np.count_nonzero(counts)), states=c.states, lanes=c.lanes,
-                       entropy_bits=entropy, payload_bits=c.payload_bits, table_bits=table,
-                       header_bits=total - table - c.payload_bits,
-                       padding_bits=padding,
-                       gap_percent=100.0 * (c.payload_bits / entropy - 1) if entropy > 0 else None,
-                       total_gap_percent=100.0 * (total / entropy - 1) if entropy > 0 else None)
+            lane_states = c.lanes * c.log2_states
+            if major == 1:
+                table = 32 + 16 * c.alphabet
+            else:
+                table = 8 * (len(varint(c.alphabet)) + counts_bytes(c.alphabet, c.log2_states))
+            out.update(alphabet=c.alphabet, used_symbols=int(np.count_nonzero(counts)), states=c.states,
+                       lanes=c.lanes, entropy_bits=entropy, lane_state_bits=lane_states,
+                       payload_bits=c.payload_bits - lane_states, table_bits=table,
+                       header_bits=total - table - c.payload_bits - out["step_bits"],
+                       gap_percent=100.0 * (total / entropy - 1) if entropy > 0 else None,
+                       coding_gap_percent=100.0 * (c.payload_bits / entropy - 1) if entropy > 0 else None)
         else:
             width = 8 if self.kind == fmt.KIND_RAW_INT8 else 32
-            out.update(payload_bits=width * self.size, header_bits=total - width * self.size)
+            out.update(lane_state_bits=0, table_bits=0, payload_bits=width * self.size,
+                       header_bits=total - width * self.size - out["step_bits"])
         return out
+
+
+def record_bits(t: Tensor, major: int = fmt.VERSION_MAJOR) -> int:
+    """Every bit a tensor's record takes in a file: its body, length and CRC (FORMAT.md 2.7)."""
+    return 8 * (len(encode_record(t, major)) + 8)
+
+
+def _step_field_bits(t: Tensor, major: int) -> int:
+    """Bits of the step fields (step_axis, n_steps in 1.x, the steps or their coding)."""
+    if t.quant not in (fmt.QUANT_ZERO_POINT, fmt.QUANT_SCALE):
+        return 0
+    if major == 1:
+        return 40 + 32 * t.steps.size
+    return 8 * (1 + len(encode_steps(t.steps)))
+
+
+def dequantize(symbols: np.ndarray, zero_point: int, steps: np.ndarray, step_axis: int,
+               dtype: np.dtype) -> np.ndarray:
+    """(symbols - zero_point) * step computed in float64 and cast to `dtype` (FORMAT.md 2.5).
+
+    Works through blocks of rows so that the float64 temporaries stay small next to the result.
+    """
+    sym = np.asarray(symbols)
+    if sym.ndim == 0:
+        return dequantize(sym.reshape(1), zero_point, steps, fmt.NO_AXIS, dtype).reshape(())
+    st = np.asarray(steps, dtype=np.float64)
+    if step_axis != fmt.NO_AXIS:
+        view = [1] * sym.ndim
+        view[step_axis] = -1
+        st = st.reshape(view)
+    out = np.empty(sym.shape, dtype=dtype)
+    rows = sym.shape[0]
+    block = max(1, DEQUANT_BLOCK // max(1, sym.size // max(1, rows)))
+    for i in range(0, rows, block):
+        part = sym[i:i + block].astype(np.float64)
+        part -= zero_point
+        part *= st[i:i + block] if step_axis == 0 else st
+        out[i:i + block] = part
+    return out
 
 
 def entropy_bits(counts: np.ndarray) -> float:
@@ -117,7 +173,7 @@ def entropy_bits(counts: np.ndarray) -> float:
     counts = np.asarray(counts, dtype=np.float64)
     n = counts.sum()
     p = counts[counts > 0] / n if n else counts[:0]
-    return float(-(counts[counts > 0] * np.log2(p)).sum())
+    return float(-(counts[counts > 0] * np.log2(p)).sum()) + 0.0   # no -0.0 for an empty histogram
 
 
 @dataclass
@@ -173,7 +229,12 @@ def tans_tensor(name: str, symbols: np.ndarray, *, log2_states: int = fmt.DEFAUL
         steps = np.zeros(0, np.float32)
     else:
         raise InputError(f"quantizer kind {quant} does not apply to a tANS-coded tensor")
+    code = fmt.dtype_code(dtype)
+    if quant != fmt.QUANT_NONE and code not in fmt.FLOAT_DTYPE_CODES:
+        raise InputError(f"tensor {quote(name)}: a quantized tensor is reconstructed as floats, not {np.dtype(dtype)}")
     coded = encode(arr, log2_states, lanes)
+    if quant == fmt.QUANT_NONE and coded.alphabet - 1 > fmt.max_exact_symbol(dtype):
+        raise InputError(f"tensor {quote(name)}: symbol {coded.alphabet - 1} does not fit dtype {np.dtype(dtype)}")
     return Tensor(name, shape, np.dtype(dtype), fmt.KIND_TANS, quant, bins, zero_point, step_axis,
                   steps, lane_axis, coded, None)
 
@@ -233,8 +294,12 @@ class _Reader:
         return np.frombuffer(self.take(n * dt.itemsize), dtype=dt).copy()
 
 
-def encode_record(t: Tensor) -> bytes:
-    """The record body of one tensor (without its length and CRC)."""
+def encode_record(t: Tensor, major: int = fmt.VERSION_MAJOR) -> bytes:
+    """The record body of one tensor (without its length and CRC), in the layout of version `major`."""
+    if major == 2:
+        return encode_record_v2(t)
+    if major != 1:
+        raise InputError(f"no record layout for version {major}")
     w = _Writer()
     name = t.name.encode("utf-8")
     if len(name) > fmt.MAX_NAME_BYTES:
@@ -264,80 +329,276 @@ def encode_record(t: Tensor) -> bytes:
     return w.bytes()
 
 
-def decode_record(body: bytes, index: int) -> Tensor:
-    """Parse one record body (its CRC already checked) and validate every field."""
+def _axis_ok(axis: int, ndim: int) -> bool:
+    return axis == fmt.NO_AXIS or 0 <= axis < ndim
+
+
+def decode_record(body: bytes, index: int, minor: int = fmt.VERSION_MINOR, major: int = fmt.VERSION_MAJOR) -> Tensor:
+    """Parse one record body (its CRC already checked) of a version `major`.`minor` file; check every field.
+
+    FormatError for anything FORMAT.md 2.6 lists; nothing is allocated for a tensor's data
+    before its sizes are known to fit the bytes that hold them.
+    """
+    if major == 2:
+        return decode_record_v2(body, index)
     r = _Reader(body, f"tensor record {index}")
-    name = r.take(r.get("H")).decode("utf-8", errors="strict")
+    try:
+        name = r.take(r.get("H")).decode("utf-8", errors="strict")
+    except UnicodeDecodeError:
+        raise FormatError(f"tensor record {index}: its name is not valid UTF-8") from None
+    what = f"tensor {quote(name)}"
     kind, dcode, ndim = r.get("BBB")
     if kind not in fmt.KINDS:
-        raise FormatError(f"tensor {name!r}: unknown tensor kind {kind}")
-    if dcode not in fmt.DTYPES:
-        raise FormatError(f"tensor {name!r}: unknown dtype code {dcode}")
+        raise FormatError(f"{what}: unknown tensor kind {kind}")
+    if dcode not in fmt.DTYPES or fmt.DTYPE_MIN_MINOR.get(dcode, 0) > minor:
+        raise FormatError(f"{what}: unknown dtype code {dcode} (in a version 1.{minor} file)")
     if ndim > fmt.MAX_NDIM:
-        raise FormatError(f"tensor {name!r}: {ndim} dimensions (at most {fmt.MAX_NDIM})")
+        raise FormatError(f"{what}: {ndim} dimensions (at most {fmt.MAX_NDIM})")
     shape = tuple(int(d) for d in r.array("u8", ndim)) if ndim else ()
+    if math.prod(d for d in shape if d) >= fmt.MAX_ELEMENTS:
+        raise FormatError(f"{what}: shape {shape} is too large for any array (non-zero entries multiply to 2**60 "
+                          "or more)")
     lane_axis, quant = r.get("bB")
     if quant not in fmt.QUANTS:
-        raise FormatError(f"tensor {name!r}: unknown quantizer kind {quant}")
-    if lane_axis != fmt.NO_AXIS and not 0 <= lane_axis < ndim:
-        raise FormatError(f"tensor {name!r}: lane axis {lane_axis} outside {ndim} dimensions")
+        raise FormatError(f"{what}: unknown quantizer kind {quant}")
+    if quant not in ALLOWED_QUANTS[kind]:
+        raise FormatError(f"{what}: a {fmt.KINDS[kind]} tensor cannot have quantizer {fmt.QUANTS[quant]}")
+    if (quant != fmt.QUANT_NONE or kind == fmt.KIND_RAW_F32) and dcode not in fmt.FLOAT_DTYPE_CODES:
+        raise FormatError(f"{what}: dtype {fmt.DTYPES[dcode]} for float values (a float dtype is required)")
+    if not _axis_ok(lane_axis, ndim) or (kind != fmt.KIND_TANS and lane_axis != fmt.NO_AXIS):
+        raise FormatError(f"{what}: lane axis {lane_axis} is not allowed for a {fmt.KINDS[kind]} tensor "
+                          f"of {ndim} dimensions")
     bins = zero_point = 0
     step_axis, steps = fmt.NO_AXIS, np.zeros(0, np.float32)
     if quant == fmt.QUANT_ZERO_POINT:
         bins, zero_point = r.get("HH")
+        if bins % 2 == 0 or zero_point != (bins - 1) // 2:
+            raise FormatError(f"{what}: a zero-point quantizer needs an odd bin count and zero point "
+                              f"(bins-1)/2, got bins={bins}, zero_point={zero_point}")
     if quant in (fmt.QUANT_ZERO_POINT, fmt.QUANT_SCALE):
         step_axis, n_steps = r.get("bI")
         steps = r.array("f4", n_steps).astype(np.float32)
         try:
             _check_steps(steps, step_axis, shape)
         except InputError as e:
-            raise FormatError(f"tensor {name!r}: {e}") from None
+            raise FormatError(f"{what}: {e}") from None
     n = math.prod(shape)
     coded = raw = None
     if kind == fmt.KIND_TANS:
         log2_states, lanes, alphabet = r.get("BII")
         if not fmt.MIN_LOG2_STATES <= log2_states <= fmt.MAX_LOG2_STATES:
-            raise FormatError(f"tensor {name!r}: unsupported table size 2**{log2_states}")
+            raise FormatError(f"{what}: unsupported table size 2**{log2_states}")
         if alphabet > fmt.MAX_ALPHABET:
-            raise FormatError(f"tensor {name!r}: alphabet of {alphabet} symbols is too large")
+            raise FormatError(f"{what}: alphabet of {alphabet} symbols is too large")
         norm = r.array("u2", alphabet).astype(np.int64)
         payload_bits = r.get("Q")
         payload = r.take(fmt.payload_bytes(payload_bits))
         if n == 0:
             if lanes or alphabet or payload_bits:
-                raise FormatError(f"tensor {name!r}: an empty tensor with a payload")
+                raise FormatError(f"{what}: an empty tensor with lanes, a table or a payload")
         else:
-            try:
-                check_lanes(n, lanes)
-            except InputError as e:
-                raise FormatError(f"tensor {name!r}: {e}") from None
-            if int(norm.sum()) != 1 << log2_states:
-                raise FormatError(f"tensor {name!r}: table counts sum to {int(norm.sum())}, "
-                                  f"not {1 << log2_states} (inconsistent table)")
-            if quant == fmt.QUANT_ZERO_POINT and alphabet > bins:
-                raise FormatError(f"tensor {name!r}: table has {alphabet} symbols for {bins} bins")
+            _check_coded(what, n, log2_states, lanes, norm, payload_bits, quant, bins, dcode)
         coded = Coded(log2_states, lanes, n, norm, payload, payload_bits)
     elif kind == fmt.KIND_RAW_INT8:
         raw = r.array("i1", n)
     else:
         raw = r.array("f4", n).astype(np.float32)
     if r.pos != len(body):
-        raise FormatError(f"tensor {name!r}: {len(body) - r.pos} unexpected bytes at the end of its record")
+        raise FormatError(f"{what}: {len(body) - r.pos} unexpected bytes at the end of its record")
     return Tensor(name, shape, fmt.DTYPES[dcode], kind, quant, bins, zero_point, step_axis, steps,
                   lane_axis, coded, raw)
 
 
-def to_bytes(c: Container) -> bytes:
-    """Serialize a container (header, records, trailing CRC)."""
+# --- version 2.0 record bodies (FORMAT.md 2.3): derived fields dropped, varints, packed counts, exact
+# short steps, payload padded to a byte only (read back to the 8-byte padding Part 1 decoders use) ---
+
+def encode_record_v2(t: Tensor) -> bytes:
+    """The compact record body of one tensor."""
+    name = t.name.encode("utf-8")
+    if len(name) > fmt.MAX_NAME_BYTES:
+        raise InputError(f"tensor name longer than {fmt.MAX_NAME_BYTES} bytes")
+    if len(t.shape) > fmt.MAX_NDIM:
+        raise InputError(f"tensors have at most {fmt.MAX_NDIM} dimensions")
+    out = [varint(len(name)), name, struct.pack("<BBB", t.kind, fmt.dtype_code(t.dtype), len(t.shape))]
+    out += [varint(d) for d in t.shape]
+    out.append(struct.pack("<bB", t.lane_axis, t.quant))
+    if t.quant == fmt.QUANT_ZERO_POINT:
+        out.append(varint(t.bins))
+    if t.quant in (fmt.QUANT_ZERO_POINT, fmt.QUANT_SCALE):
+        out += [struct.pack("<b", t.step_axis), encode_steps(t.steps)]
+    if t.kind == fmt.KIND_TANS:
+        c = t.coded
+        out += [struct.pack("<B", c.log2_states), varint(c.lanes), varint(c.alphabet),
+                encode_counts(c.norm, c.log2_states), varint(c.payload_bits),
+                bytes(c.payload[:(c.payload_bits + 7) // 8])]
+    elif t.kind == fmt.KIND_RAW_INT8:
+        out.append(t.raw.astype(np.int8).tobytes())
+    else:
+        out.append(t.raw.astype(fmt.ENDIAN + "f4").tobytes())
+    return b"".join(out)
+
+
+class _Reader2(_Reader):
+    """A record reader with the varint fields of version 2."""
+
+    def varint(self) -> int:
+        value, self.pos = read_varint(self.data, self.pos, self.what)
+        return value
+
+
+def decode_record_v2(body: bytes, index: int) -> Tensor:
+    """Parse and check one version-2.0 record body (the same reader checks as version 1, FORMAT.md 2.6)."""
+    r = _Reader2(body, f"tensor record {index}")
+    try:
+        name = r.take(r.varint()).decode("utf-8", errors="strict")
+    except UnicodeDecodeError:
+        raise FormatError(f"tensor record {index}: its name is not valid UTF-8") from None
+    what = f"tensor {quote(name)}"
+    r.what = what
+    kind, dcode, ndim = r.get("BBB")
+    if kind not in fmt.KINDS:
+        raise FormatError(f"{what}: unknown tensor kind {kind}")
+    if dcode not in fmt.DTYPES:
+        raise FormatError(f"{what}: unknown dtype code {dcode}")
+    if ndim > fmt.MAX_NDIM:
+        raise FormatError(f"{what}: {ndim} dimensions (at most {fmt.MAX_NDIM})")
+    shape = tuple(r.varint() for _ in range(ndim))
+    if math.prod(d for d in shape if d) >= fmt.MAX_ELEMENTS:
+        raise FormatError(f"{what}: shape {shape} is too large for any array (non-zero entries multiply to 2**60 "
+                          "or more)")
+    lane_axis, quant = r.get("bB")
+    if quant not in fmt.QUANTS:
+        raise FormatError(f"{what}: unknown quantizer kind {quant}")
+    if quant not in ALLOWED_QUANTS[kind]:
+        raise FormatError(f"{what}: a {fmt.KINDS[kind]} tensor cannot have quantizer {fmt.QUANTS[quant]}")
+    if (quant != fmt.QUANT_NONE or kind == fmt.KIND_RAW_F32) and dcode not in fmt.FLOAT_DTYPE_CODES:
+        raise FormatError(f"{what}: dtype {fmt.DTYPES[dcode]} for float values (a float dtype is required)")
+    if not _axis_ok(lane_axis, ndim) or (kind != fmt.KIND_TANS and lane_axis != fmt.NO_AXIS):
+        raise FormatError(f"{what}: lane axis {lane_axis} is not allowed for a {fmt.KINDS[kind]} tensor "
+                          f"of {ndim} dimensions")
+    bins = zero_point = 0
+    step_axis, steps = fmt.NO_AXIS, np.zeros(0, np.float32)
+    if quant == fmt.QUANT_ZERO_POINT:
+        bins = r.varint()
+        if bins % 2 == 0 or bins > fmt.MAX_ALPHABET:
+            raise FormatError(f"{what}: a zero-point quantizer needs an odd bin count up to {fmt.MAX_ALPHABET}, "
+                              f"got {bins}")
+        zero_point = (bins - 1) // 2
+    if quant in (fmt.QUANT_ZERO_POINT, fmt.QUANT_SCALE):
+        step_axis = r.get("b")
+        if not _axis_ok(step_axis, ndim):
+            raise FormatError(f"{what}: step axis {step_axis} is outside a {ndim}-d tensor")
+        n_steps = 1 if step_axis == fmt.NO_AXIS else shape[step_axis]
+        steps, r.pos = decode_steps(r.data, r.pos, n_steps, what)
+        try:
+            _check_steps(steps, step_axis, shape)
+        except InputError as e:
+            raise FormatError(f"{what}: {e}") from None
+    n = math.prod(shape)
+    coded = raw = None
+    if kind == fmt.KIND_TANS:
+        log2_states = r.get("B")
+        if not fmt.MIN_LOG2_STATES <= log2_states <= fmt.MAX_LOG2_STATES:
+            raise FormatError(f"{what}: unsupported table size 2**{log2_states}")
+        lanes, alphabet = r.varint(), r.varint()
+        if alphabet > fmt.MAX_ALPHABET:
+            raise FormatError(f"{what}: alphabet of {alphabet} symbols is too large")
+        norm = decode_counts(r.take(counts_bytes(alphabet, log2_states)), alphabet, log2_states, what)
+        payload_bits = r.varint()
+        stored = r.take((payload_bits + 7) // 8)
+        if payload_bits % 8 and stored[-1] >> (payload_bits % 8):
+            raise FormatError(f"{what}: nonzero padding bits after the payload (damaged stream)")
+        payload = stored + bytes(fmt.payload_bytes(payload_bits) - len(stored))
+        if n == 0:
+            if lanes or alphabet or payload_bits:
+                raise FormatError(f"{what}: an empty tensor with lanes, a table or a payload")
+        else:
+            _check_coded(what, n, log2_states, lanes, norm, payload_bits, quant, bins, dcode)
+        coded = Coded(log2_states, lanes, n, norm, payload, payload_bits)
+    elif kind == fmt.KIND_RAW_INT8:
+        raw = r.array("i1", n)
+    else:
+        raw = r.array("f4", n).astype(np.float32)
+    if r.pos != len(body):
+        raise FormatError(f"{what}: {len(body) - r.pos} unexpected bytes at the end of its record")
+    return Tensor(name, shape, fmt.DTYPES[dcode], kind, quant, bins, zero_point, step_axis, steps,
+                  lane_axis, coded, raw)
+
+
+#: the quantizers each kind allows (FORMAT.md 2.3)
+ALLOWED_QUANTS = {fmt.KIND_TANS: (fmt.QUANT_NONE, fmt.QUANT_ZERO_POINT), fmt.KIND_RAW_INT8: (fmt.QUANT_SCALE,),
+                  fmt.KIND_RAW_F32: (fmt.QUANT_NONE,)}
+
+
+def _check_coded(what: str, n: int, log2_states: int, lanes: int, norm: np.ndarray, payload_bits: int,
+                 quant: int, bins: int, dcode: int) -> None:
+    """The checks of a non-empty coded tensor that need no decoding (FORMAT.md 2.6)."""
+    try:
+        check_lanes(n, lanes)
+    except InputError as e:
+        raise FormatError(f"{what}: {e}") from None
+    if int(norm.sum()) != 1 << log2_states:
+        raise FormatError(f"{what}: table counts sum to {int(norm.sum())}, "
+                          f"not {1 << log2_states} (inconsistent table)")
+    if quant == fmt.QUANT_ZERO_POINT and norm.size > bins:
+        raise FormatError(f"{what}: table has {norm.size} symbols for {bins} bins")
+    top = int(np.flatnonzero(norm)[-1])
+    if quant == fmt.QUANT_NONE and top > fmt.max_exact_symbol(fmt.DTYPES[dcode]):
+        raise FormatError(f"{what}: symbol {top} has table slots but does not fit dtype {fmt.DTYPES[dcode]}")
+    cap = max_symbols(lanes, log2_states, payload_bits, zero_run_bound(norm, log2_states))
+    if cap is not None and n > cap:
+        raise FormatError(f"{what}: {n} symbols declared, but its {payload_bits}-bit payload can hold at most "
+                          f"{max(cap, 0)} with this table (damaged or crafted file)")
+
+
+def _json_depth_ok(obj: object, limit: int) -> bool:
+    """True when no array/object nests deeper than `limit` (an explicit stack: no recursion)."""
+    stack = [(obj, 1)]
+    while stack:
+        o, d = stack.pop()
+        if isinstance(o, (dict, list)):
+            if d > limit:
+                return False
+            stack.extend((v, d + 1) for v in (o.values() if isinstance(o, dict) else o))
+    return True
+
+
+def parse_metadata(meta: bytes) -> dict:
+    """The metadata JSON object; FormatError unless it is UTF-8 JSON, an object, at most MAX_META_DEPTH deep."""
+    try:
+        metadata = json.loads(meta.decode("utf-8", errors="strict"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        raise FormatError("metadata is not valid UTF-8 JSON (damaged file)") from None
+    if not isinstance(metadata, dict):
+        raise FormatError(f"metadata is a JSON {type(metadata).__name__}, not an object")
+    if not _json_depth_ok(metadata, fmt.MAX_META_DEPTH):
+        raise FormatError(f"metadata nests deeper than {fmt.MAX_META_DEPTH} levels")
+    return metadata
+
+
+def file_minor(c: Container) -> int:
+    """The minor version a container needs: the lowest that defines every dtype it uses."""
+    return max([fmt.DTYPE_MIN_MINOR.get(fmt.dtype_code(t.dtype), 0) for t in c.tensors], default=0)
+
+
+def to_bytes(c: Container, major: int = fmt.VERSION_MAJOR) -> bytes:
+    """Serialize a container (header, records, trailing CRC): version 2.0 by default; with `major=1`,
+    the lowest 1.x that holds it (what readers before version 2 read)."""
+    names = [t.name for t in c.tensors]
+    if len(set(names)) != len(names):
+        dup = next(n for n in names if names.count(n) > 1)
+        raise InputError(f"two tensors are named {quote(dup)}: tensor names must be unique")
+    if not isinstance(c.metadata, dict):
+        raise InputError("container metadata must be a dict (a JSON object)")
     w = _Writer()
     meta = json.dumps(c.metadata, sort_keys=True).encode("utf-8")
     w.raw(fmt.MAGIC)
-    w.put("HHII", fmt.VERSION_MAJOR, fmt.VERSION_MINOR, len(c.tensors), len(meta))
+    w.put("HHII", major, file_minor(c) if major == 1 else fmt.VERSION_MINOR, len(c.tensors), len(meta))
     w.raw(meta)
     head = w.bytes()
     w.put("I", zlib.crc32(head))
     for t in c.tensors:
-        body = encode_record(t)
+        body = encode_record(t, major)
         w.put("I", len(body))
         w.raw(body)
         w.put("I", zlib.crc32(body))
@@ -345,58 +606,79 @@ def to_bytes(c: Container) -> bytes:
     return data + struct.pack(fmt.ENDIAN + "I", zlib.crc32(data))
 
 
-def from_bytes(data: bytes) -> Container:
-    """Parse and check a container; FormatError on any damage (payloads decode lazily)."""
+def decoded_bytes(t: Tensor) -> int:
+    """Bytes of a tensor's reconstruction in its dtype (what `--max-bytes` counts)."""
+    return t.size * t.dtype.itemsize
+
+
+def from_bytes(data: bytes, max_bytes: int | None = fmt.DEFAULT_MAX_BYTES) -> Container:
+    """Parse and check a container; FormatError on any damage (payloads decode lazily).
+
+    LimitError (a FormatError) when the tensors would decode to more than `max_bytes`
+    bytes in all (None: no limit).
+    """
     if len(data) < len(fmt.MAGIC) or data[:len(fmt.MAGIC)] != fmt.MAGIC:
         raise FormatError("not a .tans file (wrong magic bytes)")
     r = _Reader(data, "file")
     r.take(len(fmt.MAGIC))
     major, minor, n_tensors, meta_len = r.get("HHII")
-    if major != fmt.VERSION_MAJOR or minor > fmt.VERSION_MINOR:
+    if major not in fmt.READ_VERSIONS or minor > fmt.READ_VERSIONS[major]:
         raise FormatError(f".tans version {major}.{minor} is not supported by this reader "
-                          f"(it reads {fmt.VERSION_MAJOR}.0 to {fmt.VERSION_MAJOR}.{fmt.VERSION_MINOR})")
+                          f"(it reads {', '.join(f'{a}.0-{a}.{b}' if b else f'{a}.0' for a, b in fmt.READ_VERSIONS.items())})")
     meta = r.take(meta_len)
     head_end = r.pos
     if r.get("I") != zlib.crc32(data[:head_end]):
         raise FormatError("file header CRC mismatch (damaged file)")
     if len(data) < 4 or struct.unpack(fmt.ENDIAN + "I", data[-4:])[0] != zlib.crc32(data[:-4]):
         raise FormatError("file CRC mismatch (truncated or damaged file)")
-    try:
-        metadata = json.loads(meta.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise FormatError("metadata is not valid JSON (damaged file)") from None
-    tensors = []
+    metadata = parse_metadata(meta)
+    tensors: list[Tensor] = []
+    names: set[str] = set()
+    total = 0
     for i in range(n_tensors):
         body = r.take(r.get("I"))
         if r.get("I") != zlib.crc32(body):
             raise FormatError(f"tensor record {i}: CRC mismatch (damaged file)")
-        tensors.append(decode_record(body, i))
+        t = decode_record(body, i, minor, major)
+        if t.name in names:
+            raise FormatError(f"two tensors are named {quote(t.name)}")
+        names.add(t.name)
+        total += decoded_bytes(t)
+        if max_bytes is not None and total > max_bytes:
+            raise LimitError(f"the tensors decode to more than {max_bytes} bytes (tensor {quote(t.name)} has "
+                             f"{t.size} elements): raise --max-bytes if you trust the file")
+        tensors.append(t)
     if r.pos != len(data) - 4:
         raise FormatError(f"{len(data) - 4 - r.pos} unexpected bytes after the last tensor")
     return Container(tensors, metadata)
 
 
-def write(path: str | os.PathLike, c: Container) -> None:
-    """Write a container atomically (a failed write leaves no partial file)."""
+def write(path: str | os.PathLike, c: Container, inputs: tuple[str | os.PathLike, ...] = ()) -> None:
+    """Write a container atomically and durably (files.atomic_write: no partial file, mode kept).
+
+    `inputs` are files the output must not replace (PathError when it is one of them).
+    """
     data = to_bytes(c)
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent if str(path.parent) else ".", prefix=".tans-")
+    atomic_write(path, lambda f: f.write(data), inputs)
+
+
+def read(path: str | os.PathLike, max_bytes: int | None = fmt.DEFAULT_MAX_BYTES) -> Container:
+    """Read and check a container from a regular file; FormatError messages start with the path."""
+    data = read_regular(path, max_bytes)
+    with in_file(path):
+        c = from_bytes(data, max_bytes)
+    for t in c.tensors:
+        t.source = os.fspath(path)
+    return c
+
+
+@contextlib.contextmanager
+def in_file(path: str | os.PathLike) -> Iterator[None]:
+    """Prefix FormatErrors raised inside (by lazy decoding, say) with the file's path, once."""
+    where = os.fspath(path)
     try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def read(path: str | os.PathLike) -> Container:
-    """Read and check a container from disk."""
-    return from_bytes(Path(path).read_bytes())
+        yield
+    except FormatError as e:
+        if str(e).startswith(where + ": "):
+            raise
+        raise type(e)(f"{where}: {e}") from None

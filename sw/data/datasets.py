@@ -6,6 +6,7 @@ set's per-channel mean and std, and int64 labels. Splits are seeded and reproduc
 from __future__ import annotations
 
 import gzip
+import importlib
 import pickle
 import struct
 from dataclasses import dataclass
@@ -13,6 +14,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
+
+from sw.container.files import open_regular
 
 IDX_TYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: np.dtype(">i2"), 0x0C: np.dtype(">i4"),
              0x0D: np.dtype(">f4"), 0x0E: np.dtype(">f8")}
@@ -28,6 +31,8 @@ class Dataset:
     x_test: torch.Tensor
     y_test: torch.Tensor
     num_classes: int
+    x_val: torch.Tensor | None = None   #: validation split carved from the training data (`split_validation`)
+    y_val: torch.Tensor | None = None
 
     @property
     def in_channels(self) -> int:
@@ -40,6 +45,25 @@ class Dataset:
     def model_config(self) -> dict:
         return {"in_channels": self.in_channels, "num_classes": self.num_classes,
                 "image_size": self.image_size}
+
+
+def split_validation(d: Dataset, fraction: float = 0.1, seed: int = 0) -> Dataset:
+    """A copy of `d` whose training data gives up a seeded `fraction` as the validation split.
+
+    The validation examples come from the training data only (never the test set), so choosing
+    an epoch on them leaves the test accuracy an unbiased estimate. The permutation's seed
+    stream differs from the train/test split's. A data set that already has one is returned as is.
+    """
+    if d.x_val is not None or fraction <= 0:
+        return d
+    n = len(d.x_train)
+    n_val = int(round(fraction * n))
+    if not 1 <= n_val < n:
+        raise ValueError(f"a validation fraction of {fraction} of {n} training examples leaves no split")
+    idx = torch.from_numpy(np.random.default_rng([int(seed), 0x5A11]).permutation(n))
+    val, tr = idx[:n_val], idx[n_val:]
+    return Dataset(d.name, d.x_train[tr], d.y_train[tr], d.x_test, d.y_test, d.num_classes,
+                   d.x_train[val], d.y_train[val])
 
 
 def _finish(name: str, x_tr: np.ndarray, y_tr: np.ndarray, x_te: np.ndarray, y_te: np.ndarray) -> Dataset:
@@ -79,8 +103,9 @@ def sklearn_digits(n_train: int = 1400, n_test: int = 397, seed: int = 0) -> Dat
 
 
 def read_idx(path: str | Path) -> np.ndarray:
-    """Read an IDX file (MNIST format), gzip-compressed or not."""
-    raw = Path(path).read_bytes()
+    """Read an IDX file (MNIST format), gzip-compressed or not (regular files only: a FIFO cannot hang it)."""
+    with open_regular(path) as f:
+        raw = f.read()
     if raw[:2] == b"\x1f\x8b":
         raw = gzip.decompress(raw)
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in IDX_TYPES:
@@ -119,9 +144,47 @@ def mnist_dir(path: str | Path, n_train: int | None = None, n_test: int | None =
     return _finish("mnist", x_tr[:, None] / 255.0, y_tr, x_te[:, None] / 255.0, y_te)
 
 
+#: the only globals a CIFAR-10 batch may name: numpy's array/dtype reconstruction (numpy 1.x module
+#: names map to numpy 2's), and the latin-1 bytes helper of protocol-2 pickles. Nothing that runs code.
+PICKLE_GLOBALS = {
+    ("numpy.core.multiarray", "_reconstruct"): ("numpy._core.multiarray", "_reconstruct"),
+    ("numpy._core.multiarray", "_reconstruct"): ("numpy._core.multiarray", "_reconstruct"),
+    ("numpy.core.numeric", "_frombuffer"): ("numpy._core.numeric", "_frombuffer"),
+    ("numpy._core.numeric", "_frombuffer"): ("numpy._core.numeric", "_frombuffer"),
+    ("numpy", "ndarray"): ("numpy", "ndarray"),
+    ("numpy", "dtype"): ("numpy", "dtype"),
+    ("_codecs", "encode"): ("_codecs", "encode"),
+}
+
+
+class ArrayUnpickler(pickle.Unpickler):
+    """An unpickler that builds plain containers (dict, list, tuple, str, bytes, numbers) and numpy arrays only."""
+
+    def find_class(self, module: str, name: str):
+        target = PICKLE_GLOBALS.get((module, name))
+        if target is None:
+            raise pickle.UnpicklingError(f"it names {module}.{name}, which a data batch may not name")
+        return getattr(importlib.import_module(target[0]), target[1])
+
+
+def load_array_pickle(path: str | Path):
+    """Unpickle a data file (a CIFAR-10 batch) with ArrayUnpickler; ValueError for anything else."""
+    with open_regular(path) as f:
+        try:
+            obj = ArrayUnpickler(f, encoding="bytes").load()
+        except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError,
+                MemoryError, OverflowError, struct.error) as e:
+            raise ValueError(f"{path}: not a readable data batch ({' '.join(str(e).splitlines())[:200]})") from None
+    for v in (obj.values() if isinstance(obj, dict) else ()):
+        if isinstance(v, np.ndarray) and v.dtype.hasobject:
+            raise ValueError(f"{path}: not a CIFAR-10 batch (an array of Python objects)")
+    return obj
+
+
 def _cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    with open(path, "rb") as f:
-        d = pickle.load(f, encoding="bytes")   # the CIFAR-10 format is a pickle; only load trusted files
+    d = load_array_pickle(path)   # the CIFAR-10 format is a pickle: restricted to arrays and containers
+    if not isinstance(d, dict):
+        raise ValueError(f"{path}: not a CIFAR-10 batch (not a dict)")
     data = d.get(b"data", d.get("data"))
     labels = d.get(b"labels", d.get("labels"))
     if data is None or labels is None:

@@ -5,6 +5,7 @@ import math
 from pathlib import Path
 
 from sw import container as ct
+from sw.container.files import atomic_write
 from sw.tans import format as fmt
 
 
@@ -20,14 +21,15 @@ def layer_rows(c: ct.Container) -> list[dict]:
                "bits_per_weight": s["total_bits"] / n}
         if t.kind == fmt.KIND_TANS:
             bits_uncoded = math.ceil(math.log2(t.bins)) if t.bins > 1 else 1
-            row.update(bins=t.bins, lanes=s["lanes"], entropy_bits=s["entropy_bits"],
+            row.update(bins=t.bins, lanes=s["lanes"], states=s["states"], entropy_bits=s["entropy_bits"],
                        entropy_bits_per_weight=s["entropy_bits"] / n, payload_bits=s["payload_bits"],
-                       table_bits=s["table_bits"], header_bits=s["header_bits"],
-                       gap_percent=s["total_gap_percent"], uncoded_bits=n * bits_uncoded)
+                       lane_state_bits=s["lane_state_bits"], table_bits=s["table_bits"],
+                       step_bits=s["step_bits"], header_bits=s["header_bits"],
+                       gap_percent=s["gap_percent"], uncoded_bits=n * bits_uncoded)
         else:
-            row.update(bins=255, lanes=0, entropy_bits=None, entropy_bits_per_weight=None,
-                       payload_bits=s["payload_bits"], table_bits=0, header_bits=s["header_bits"],
-                       gap_percent=None, uncoded_bits=8 * n)
+            row.update(bins=255, lanes=0, states=0, entropy_bits=None, entropy_bits_per_weight=None,
+                       payload_bits=s["payload_bits"], lane_state_bits=0, table_bits=0, step_bits=s["step_bits"],
+                       header_bits=s["header_bits"], gap_percent=None, uncoded_bits=8 * n)
         rows.append(row)
     return rows
 
@@ -53,14 +55,20 @@ def summarize(c: ct.Container, path: str | Path | None = None) -> dict:
 
 def format_table(summary: dict) -> str:
     """Plain-text per-layer table plus totals."""
-    head = (f"{'layer':28} {'kind':8} {'weights':>8} {'bins':>5} {'lanes':>5} {'entropy':>10} "
-            f"{'coded':>10} {'gap%':>6} {'bits/w':>7}")
+    head = (f"{'layer':20} {'kind':8} {'weights':>7} {'bins':>4} {'lanes':>5} {'l':>4} {'entropy':>8} "
+            f"{'payload':>8} {'lanest':>6} {'table':>5} {'steps':>5} {'header':>6} {'record':>8} {'gap%':>6} "
+            f"{'bits/w':>7}")
     lines = [head, "-" * len(head)]
     for r in summary["layers"]:
         ent = "-" if r["entropy_bits"] is None else f"{r['entropy_bits']:.0f}"
         gap = "-" if r["gap_percent"] is None else f"{r['gap_percent']:.1f}"
-        lines.append(f"{r['name'][:28]:28} {r['kind']:8} {r['weights']:8d} {r['bins']:5d} {r['lanes']:5d} "
-                     f"{ent:>10} {r['total_bits']:10d} {gap:>6} {r['bits_per_weight']:7.3f}")
+        states = str(r["states"]) if r["states"] else "-"
+        lines.append(f"{r['name'][:20]:20} {r['kind']:8} {r['weights']:7d} {r['bins']:4d} {r['lanes']:5d} "
+                     f"{states:>4} {ent:>8} {r['payload_bits']:8d} {r['lane_state_bits']:6d} {r['table_bits']:5d} "
+                     f"{r['step_bits']:5d} {r['header_bits']:6d} {r['total_bits']:8d} {gap:>6} "
+                     f"{r['bits_per_weight']:7.3f}")
+    lines.append("bits per record: payload (coded symbols) + lane states + table + steps + header = record; "
+                 "gap = record vs entropy bound")
     if summary["coded_weights"]:
         lines.append(f"coded layers: {summary['coded_weights']} weights, "
                      f"{summary['coded_bits_per_weight']:.3f} bits/weight coded (tables and headers included), "
@@ -92,7 +100,7 @@ def plot(summary: dict, out_dir: str | Path) -> list[str]:
     ax.set_title("Bins per layer (blue: tANS coded, grey: 8-bit uncoded)", fontsize=10)
     fig.tight_layout()
     p1 = out / "bins_per_layer.png"
-    fig.savefig(p1, dpi=120)
+    atomic_write(p1, lambda f: fig.savefig(f, format="png", dpi=120))   # regular files only, no partial PNG
     plt.close(fig)
 
     fig, (a1, a2) = plt.subplots(2, 1, figsize=(max(6, 0.45 * len(rows)), 6), sharex=True)
@@ -106,6 +114,6 @@ def plot(summary: dict, out_dir: str | Path) -> list[str]:
     a2.set_xticks(list(x), names, rotation=70, ha="right", fontsize=8)
     fig.tight_layout()
     p2 = out / "memory_per_layer.png"
-    fig.savefig(p2, dpi=120)
+    atomic_write(p2, lambda f: fig.savefig(f, format="png", dpi=120))   # regular files only, no partial PNG
     plt.close(fig)
     return [str(p1), str(p2)]

@@ -12,31 +12,33 @@ from torch import nn
 from sw import container as ct
 from sw.quant import QuantConfig, QuantizedModel
 from sw.tans import format as fmt
+from sw.methods.layout import lanes_for
 from sw.methods.qat import restore
 
-from sw.train import load_checkpoint
+from sw.train import load_checkpoint, load_torch_file
 
 CONTAINER_KIND = "sw-model-1"
 
 
-def lanes_for(shape: tuple[int, ...], max_lanes: int = fmt.DEFAULT_LANES) -> tuple[int, int]:
-    """(lanes, lane_axis): lanes of whole input channels (axis 1), as in the paper.
-
-    One lane per input channel when there are at most `max_lanes` of them (0: no cap);
-    otherwise the largest divisor of the channel count within the cap, so every lane
-    still holds whole channels, each lane costs its k-bit initial state only once, and
-    a decoder core built with `max_lanes` lanes (64 by default) decodes every layer.
-    """
-    if len(shape) < 2 or shape[1] < 1:
-        return 1, fmt.NO_AXIS
-    c = int(shape[1])
-    if max_lanes <= 0 or c <= max_lanes:
-        return c, 1
-    return max(d for d in range(1, max_lanes + 1) if c % d == 0), 1
+def smallest_tans_tensor(name: str, symbols: np.ndarray, max_log2_states: int, **kw) -> ct.Tensor:
+    """The tANS record of `symbols` whose table size 2^k (k <= max_log2_states) gives the fewest
+    bytes in all: small tables cost fewer bits per lane state and count, large ones code closer
+    to the entropy. `kw` go to `ct.tans_tensor` (lanes, lane_axis, quantizer)."""
+    arr = np.asarray(symbols)
+    alphabet = int(arr.max()) + 1 if arr.size else 1
+    lo = max(fmt.MIN_LOG2_STATES, (alphabet - 1).bit_length())
+    best, best_len = None, None
+    for k in range(min(lo, max_log2_states), max_log2_states + 1):
+        t = ct.tans_tensor(name, arr, log2_states=k, **kw)
+        n = len(ct.encode_record(t))
+        if best_len is None or n < best_len:
+            best, best_len = t, n
+    return best
 
 
 def quantized_tensor(name: str, e: dict, log2_states: int, max_lanes: int) -> ct.Tensor:
-    """Container tensor of one quantized layer: tANS zero-point symbols, or raw int8."""
+    """Container tensor of one quantized layer: tANS zero-point symbols (table size chosen per layer,
+    at most 2^log2_states), or raw int8."""
     ints = e["integers"]
     steps = e["steps"]
     step_axis = 0 if e["per_channel"] else fmt.NO_AXIS
@@ -44,9 +46,9 @@ def quantized_tensor(name: str, e: dict, log2_states: int, max_lanes: int) -> ct
         bins = int(e["bins"])
         zp = (bins - 1) // 2
         lanes, axis = lanes_for(ints.shape, max_lanes)
-        return ct.tans_tensor(name, (ints + zp).astype(np.int64), log2_states=log2_states, lanes=lanes,
-                              lane_axis=axis, dtype=np.float32, quant=fmt.QUANT_ZERO_POINT, bins=bins,
-                              zero_point=zp, steps=steps, step_axis=step_axis)
+        return smallest_tans_tensor(name, (ints + zp).astype(np.int64), log2_states, lanes=lanes,
+                                    lane_axis=axis, dtype=np.float32, quant=fmt.QUANT_ZERO_POINT, bins=bins,
+                                    zero_point=zp, steps=steps, step_axis=step_axis)
     return ct.int8_tensor(name, ints.astype(np.int8), steps, step_axis)
 
 
@@ -95,14 +97,15 @@ def compress_checkpoint(checkpoint: str | Path, output: str | Path,
     state = load_checkpoint(checkpoint)
     if state["phase"] == "float":
         raise ValueError(f"{checkpoint}: training stopped in the float phase; finish it with "
-                         "`python -m sw train --resume` before compressing")
+                         "`python -m sw train --resume` before compressing, or post-train its float model "
+                         "with `python -m sw compress --method cerwu|optq|rtn`")
     cfg, qmodel = restore(state)
     meta = {"model": cfg.model, "model_config": cfg.model_config, "quant": cfg.quant,
             "data": {"spec": cfg.data, "n_train": cfg.n_train, "n_test": cfg.n_test, "seed": cfg.seed},
             "checkpoint": checkpoint_ref(checkpoint, output), "checkpoint_sha256": sha256_of(checkpoint),
             "results": state.get("results", {}), "phase": state["phase"]}
     c = build_container(qmodel, meta, log2_states, max_lanes)
-    ct.write(output, c)
+    ct.write(output, c, (checkpoint,))        # never over its own input
     return c
 
 
@@ -124,12 +127,7 @@ def compress_module(model: nn.Module, output: str | Path, bins: int = 15, model_
 
 def load_state_dict_file(path: str | Path) -> dict[str, torch.Tensor]:
     """A plain state_dict (.pt) or a `train` checkpoint's base-model weights."""
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise
-    except Exception as e:
-        raise ValueError(f"{path}: not a readable torch file ({type(e).__name__})") from None
+    obj = load_torch_file(path)
     if isinstance(obj, dict) and "model" in obj and "format" in obj:
         return {k[len("base."):]: v for k, v in obj["model"].items() if k.startswith("base.")}
     if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):

@@ -1,9 +1,14 @@
 """The entropy-driven QAT method: float baseline, then QAT (Fracbits + the entropy loss Eq. 3), then fine-tuning at fixed bins.
 
-Each epoch ends with a checkpoint (atomic write) from which `train --resume` continues.
+Epochs are chosen on a validation split carved from the training data (`val_fraction`, seeded;
+never the test set): the float phase keeps its best epoch by validation accuracy and QAT starts
+from it; fine-tuning keeps its best epoch too. QAT and fine-tuning can distill from the float
+model (`distill` > 0: a mix of cross-entropy and the KL divergence to the float model's softened
+outputs). Each epoch ends with a checkpoint (atomic write) from which `train --resume` continues.
 """
 from __future__ import annotations
 
+import copy
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -12,9 +17,10 @@ from torch import nn
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from sw.data.datasets import Dataset, load_dataset
+from sw.data.datasets import Dataset, load_dataset, split_validation
 from sw.models.zoo import build_model
 from sw.quant import QuantConfig, QuantizedModel
+from sw.methods.layout import lanes_for
 from sw.tans import format as fmt
 from sw.train.checkpoint import CHECKPOINT_FORMAT, load_checkpoint, save_checkpoint
 from sw.train.loop import accuracy, batches, set_threads
@@ -41,6 +47,9 @@ class TrainConfig:
     entropy_weight: float = 1.0
     target_bits_per_weight: float | None = 0.7
     target_kb: float | None = None
+    val_fraction: float = 0.1        #: share of the training data held out to choose epochs (0: keep the last)
+    distill: float = 0.0             #: QAT/fine-tuning: weight of the KL term to the float model (0: off)
+    distill_temperature: float = 2.0
     log2_states: int = fmt.DEFAULT_LOG2_STATES
     model_config: dict = field(default_factory=dict)
     quant: dict = field(default_factory=lambda: QuantConfig().to_dict())
@@ -54,18 +63,22 @@ class TrainConfig:
 
 
 def overhead_bits(qmodel: QuantizedModel, log2_states: int) -> float:
-    """Estimated container bits of the coded layers besides the payload entropy.
+    """Estimated container bits of the coded layers besides the payload entropy (version-2 records).
 
-    Per layer: one initial state per lane (lanes = input channels), the count table
-    (32 + 16 bits per symbol), the record header, its steps and word padding.
+    Per layer: one k-bit initial state per lane (sw.methods.layout.lanes_for), k + 1 bits per
+    stored count, the record header (name, shape, varints) and its steps (8-bit mantissas with
+    a shared exponent when the quantizer rounds them, else float32).
     """
     total = 0.0
     for n in qmodel.coded_names():
         w = qmodel.weight(n)
-        lanes = w.shape[1] if w.dim() > 1 else 1
+        lanes = lanes_for(tuple(w.shape))[0]
         bins = qmodel.bins()[n]
-        steps = w.shape[0] if qmodel.quantizer(n).clip.numel() > 1 else 1
-        total += lanes * log2_states + 32 + 16 * bins + 8 * (48 + len(n) + 8 * w.dim() + 4 * steps) + 32
+        q = qmodel.quantizer(n)
+        steps = w.shape[0] if q.clip.numel() > 1 else 1
+        step_bits = 8 * (4 + steps) if q.step_bits and steps > 1 else 40 * steps
+        header = 8 * (16 + len(n) + 3 * w.dim())
+        total += lanes * log2_states + (log2_states + 1) * (bins - 1) + step_bits + header + 4
     return total
 
 
@@ -122,7 +135,11 @@ class Trainer:
     def __init__(self, cfg: TrainConfig, checkpoint: str | Path, data: Dataset | None = None,
                  progress: bool = True, log=print) -> None:
         self.cfg, self.path, self.progress, self.log = cfg, Path(checkpoint), progress, log
-        self.data = data or load_dataset(cfg.data, cfg.n_train, cfg.n_test, cfg.seed)
+        if not 0 <= cfg.distill <= 1 or not 0 <= cfg.val_fraction < 1 or not cfg.distill_temperature > 0:
+            raise ValueError(f"distill must be in 0..1 (got {cfg.distill}), val_fraction in 0..1 (got "
+                             f"{cfg.val_fraction}), distill_temperature positive (got {cfg.distill_temperature})")
+        data = data or load_dataset(cfg.data, cfg.n_train, cfg.n_test, cfg.seed)
+        self.data = split_validation(data, cfg.val_fraction, cfg.seed)
         if not cfg.model_config:
             cfg.model_config = self.data.model_config()
         self.qmodel = build_qmodel(cfg, self.data)
@@ -130,6 +147,8 @@ class Trainer:
         self.history: list[dict] = []
         self.results: dict = {}
         self.opt_state: dict | None = None
+        self.best: dict | None = None            # best epoch so far of the current phase (validation accuracy)
+        self.teacher: nn.Module | None = None    # the float model, for distillation
 
     @classmethod
     def resume(cls, checkpoint: str | Path, data: Dataset | None = None, progress: bool = True,
@@ -144,20 +163,53 @@ class Trainer:
         t.phase, t.epoch = state["phase"], state["epoch"]
         t.history, t.results = state.get("history", []), state.get("results", {})
         t.opt_state = state.get("optimizer")
+        t.best = state.get("best")
+        if state.get("teacher") is not None:
+            t.teacher = t._frozen_copy(state["teacher"])
         return t
 
     def state(self, optimizer: torch.optim.Optimizer | None) -> dict:
         return {"format": CHECKPOINT_FORMAT, "config": asdict(self.cfg), "phase": self.phase,
                 "epoch": self.epoch, "model": self.qmodel.state_dict(),
                 "optimizer": optimizer.state_dict() if optimizer else None,
-                "history": self.history, "results": self.results}
+                "history": self.history, "results": self.results, "best": self.best,
+                "teacher": self.teacher.state_dict() if self.teacher is not None else None}
+
+    def _frozen_copy(self, state_dict: dict | None = None) -> nn.Module:
+        """An eval-mode, gradient-free copy of the base model (with `state_dict` loaded if given)."""
+        net = copy.deepcopy(self.qmodel.base)
+        if state_dict is not None:
+            net.load_state_dict(state_dict)
+        net.eval()
+        for p in net.parameters():
+            p.requires_grad_(False)
+        return net
+
+    def _keep_if_best(self, rec: dict) -> None:
+        """Remember this epoch's weights if its validation accuracy is the phase's best so far.
+
+        Float phase: ties go to the later epoch. Fine-tuning (bins fixed): ties go to the lower
+        entropy, then to the later epoch. QAT keeps its last epoch (the bins are still moving
+        towards the rate target), so nothing is chosen there.
+        """
+        phase = rec["phase"]
+        if rec.get("val_acc") is None or phase == "qat":
+            return
+        b = self.best
+        if b is not None and b["phase"] == phase:
+            if rec["val_acc"] < b["val_acc"]:
+                return
+            if phase == "finetune" and rec["val_acc"] == b["val_acc"] and rec["bpw"] > b["bpw"] + 1e-12:
+                return
+        self.best = {"phase": phase, "epoch": rec["epoch"], "val_acc": rec["val_acc"], "bpw": rec.get("bpw"),
+                     "model": {k: v.detach().clone() for k, v in self.qmodel.state_dict().items()}}
 
     def _epochs(self, phase: str) -> int:
         return {"float": self.cfg.float_epochs, "qat": self.cfg.qat_epochs,
                 "finetune": self.cfg.finetune_epochs}[phase]
 
-    def run(self) -> dict:
-        """Run (or finish) every phase; returns the results dict (accuracies, entropy, bins)."""
+    def run(self, stop_after: str | None = None) -> dict:
+        """Run (or finish) every phase, or only up to `stop_after` ("float": the float baseline); returns the results dict."""
         set_threads()
         while self.phase != "done":
             phase = self.phase
@@ -175,18 +227,24 @@ class Trainer:
                     pass   # a changed parameter set: start the optimizer afresh
             self.opt_state = None
             target = entropy_target_bits(self.cfg, self.qmodel) if phase != "float" else None
+            if phase != "float" and self.cfg.distill > 0 and self.teacher is None:
+                self.teacher = self._frozen_copy()   # the float model QAT starts from (its best epoch)
             n_epochs = self._epochs(phase)
             bar = tqdm(range(self.epoch, n_epochs), desc=f"{phase:8}", disable=not self.progress,
                        initial=self.epoch, total=n_epochs, leave=True, dynamic_ncols=True)
             for ep in bar:
                 rec = self._epoch(model, opt, phase, ep, target)
                 self.history.append(rec)
+                self._keep_if_best(rec)
                 self.epoch = ep + 1
                 bar.set_postfix({k: (round(v, 3) if isinstance(v, float) else v) for k, v in rec.items()
-                                 if k in ("loss", "acc", "bpw", "bins")})
+                                 if k in ("loss", "val_acc", "bpw", "bins")})
                 save_checkpoint(self.path, self.state(opt))
             bar.close()
             self._end_phase(phase)
+            if phase == stop_after:   # the checkpoint stays in this phase with its epochs done; --resume goes on
+                save_checkpoint(self.path, self.state(None))
+                return self.results
             self.phase = PHASES[PHASES.index(phase) + 1]
             self.epoch = 0
             save_checkpoint(self.path, self.state(None))
@@ -198,9 +256,17 @@ class Trainer:
         model.train()
         seed = cfg.seed * 1000 + 100 * PHASES.index(phase) + ep
         total, count, est = 0.0, 0, None
+        distill = self.teacher is not None and phase != "float" and cfg.distill > 0
         for idx in batches(len(d.x_train), cfg.batch_size, seed):
-            out = model(d.x_train[idx])
+            x = d.x_train[idx]
+            out = model(x)
             loss = F.cross_entropy(out, d.y_train[idx])
+            if distill:
+                temp = cfg.distill_temperature
+                with torch.no_grad():
+                    soft = F.log_softmax(self.teacher(x) / temp, dim=1)
+                kd = F.kl_div(F.log_softmax(out / temp, dim=1), soft, log_target=True, reduction="batchmean")
+                loss = (1 - cfg.distill) * loss + cfg.distill * temp * temp * kd
             if target is not None:
                 ent, est = self.qmodel.entropy_loss(target)
                 loss = loss + cfg.entropy_weight * ent.to(loss.dtype)
@@ -212,7 +278,8 @@ class Trainer:
             total += float(loss.detach()) * len(idx)
             count += len(idx)
         rec = {"phase": phase, "epoch": ep + 1, "loss": total / max(1, count),
-               "acc": accuracy(model, d.x_test, d.y_test)}
+               "val_acc": accuracy(model, d.x_val, d.y_val) if d.x_val is not None else None,
+               "acc": accuracy(model, d.x_test, d.y_test)}   # test accuracy: logged, never used to choose
         if phase != "float":
             n = self.qmodel.coded_weights()
             rec["bpw"] = self.qmodel.hard_entropy_bits() / max(1, n)
@@ -223,6 +290,17 @@ class Trainer:
 
     def _end_phase(self, phase: str) -> None:
         d = self.data
+        b = self.best
+        if b is not None and b["phase"] == phase:
+            self.qmodel.load_state_dict(b["model"])
+            self.results[f"{phase}_best_epoch"] = b["epoch"]
+            self.log(f"{phase}: keeping epoch {b['epoch']} (best validation accuracy {b['val_acc']:.2f}% "
+                     f"on {len(d.x_val)} held-out training examples)")
+        self.best = None
+        if d.x_val is not None:
+            model = self.qmodel.base if phase == "float" else self.qmodel
+            self.results[f"{phase}_val_accuracy"] = accuracy(model, d.x_val, d.y_val)
+            self.results["validation_examples"] = len(d.x_val)
         if phase == "float":
             self.results["float_accuracy"] = accuracy(self.qmodel.base, d.x_test, d.y_test)
             self.log(f"float baseline: {self.results['float_accuracy']:.2f}% test accuracy")

@@ -1,4 +1,4 @@
-"""Models: LeNet-5, the paper's ResNet-18 (widths 16-32-64-128), and user modules by import path."""
+"""Models: LeNet-5, the paper's ResNet-18 (widths 16-32-64-128), an MLP, and user modules by import path."""
 from __future__ import annotations
 
 import importlib
@@ -68,15 +68,40 @@ class ResNet18(nn.Module):
         return self.fc(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))
 
 
-MODELS = {"lenet5": LeNet5, "resnet18": ResNet18}
+class MLP(nn.Module):
+    """Fully connected classifier on the flattened image: in -> hidden (ReLU) ... -> classes.
+
+    The default hidden widths 256-256-128 make the 64-256-256-128-10 MLP on 8x8 digits.
+    Layers are fc1 .. fc{len(hidden)+1}.
+    """
+
+    def __init__(self, in_channels: int = 1, num_classes: int = 10, image_size: int = 8,
+                 hidden: tuple[int, ...] = (256, 256, 128)) -> None:
+        super().__init__()
+        widths = [in_channels * image_size * image_size, *hidden, num_classes]
+        self.depth = len(widths) - 1
+        for i in range(self.depth):
+            setattr(self, f"fc{i + 1}", nn.Linear(widths[i], widths[i + 1]))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = torch.flatten(x, 1)
+        for i in range(1, self.depth + 1):
+            x = getattr(self, f"fc{i}")(x)
+            if i < self.depth:
+                x = F.relu(x)
+        return x
+
+
+MODELS = {"lenet5": LeNet5, "resnet18": ResNet18, "mlp": MLP}
 
 
 def build_model(name: str, config: dict | None = None) -> nn.Module:
-    """Build a registered model ("lenet5", "resnet18") or a user's "package.module:factory"."""
+    """Build a registered model ("lenet5", "resnet18", "mlp") or a user's "package.module:factory"."""
     config = dict(config or {})
     if name in MODELS:
-        if "widths" in config:
-            config["widths"] = tuple(config["widths"])
+        for key in ("widths", "hidden"):
+            if key in config:
+                config[key] = tuple(config[key])
         return MODELS[name](**config)
     if ":" in name:
         mod_name, _, attr = name.partition(":")

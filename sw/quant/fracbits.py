@@ -21,7 +21,7 @@ class FracQuantizer(nn.Module):
 
     def __init__(self, shape: tuple[int, ...], bins: int = 15, learn_bins: bool = True,
                  per_channel_bins: bool = False, per_channel_scale: bool = True,
-                 dead_zone: float = 0.0, min_bins: int = 3, max_bins: int = 255) -> None:
+                 dead_zone: float = 0.0, min_bins: int = 3, max_bins: int = 255, step_bits: int = 0) -> None:
         super().__init__()
         for b, what in ((bins, "bins"), (min_bins, "min_bins"), (max_bins, "max_bins")):
             if b < 3 or b % 2 == 0:
@@ -35,6 +35,7 @@ class FracQuantizer(nn.Module):
         self.clip = nn.Parameter(torch.ones(channels if per_channel_scale else 1))
         self.register_buffer("initialized", torch.zeros((), dtype=torch.bool))
         self.dead_zone = float(dead_zone)
+        self.step_bits = int(step_bits)       #: steps rounded to this many mantissa bits (0: float32 as is)
         self.min_half, self.max_half = (min_bins - 1) // 2, (max_bins - 1) // 2
         self.mixing = learn_bins
         self.grad_factor = 1.0 / math.sqrt(max(1, math.prod(self.shape) // max(1, channels)) * max(1, (bins - 1) // 2))
@@ -80,8 +81,8 @@ class FracQuantizer(nn.Module):
         if self.training and self.mixing:
             lo, hi, frac = self.bounds()
             clip = self.clip_value()
-            w_lo = zero_point_quantize(w, clip, self._col(lo), self.dead_zone)[0]
-            w_hi = zero_point_quantize(w, clip, self._col(hi), self.dead_zone)[0]
+            w_lo = zero_point_quantize(w, clip, self._col(lo), self.dead_zone, self.step_bits)[0]
+            w_hi = zero_point_quantize(w, clip, self._col(hi), self.dead_zone, self.step_bits)[0]
             f = self._col(frac)
             return (1 - f) * w_lo + f * w_hi
         return self.quantize(w)[0]
@@ -90,7 +91,7 @@ class FracQuantizer(nn.Module):
         """Hard quantization (w_q, signed indices, step) with the rounded precision."""
         self.init_clip(w)
         half = self._col(self.hard_half().to(w.dtype))
-        return zero_point_quantize(w, self.clip_value(), half, self.dead_zone)
+        return zero_point_quantize(w, self.clip_value(), half, self.dead_zone, self.step_bits)
 
     def group_entropies(self, w: torch.Tensor, half: torch.Tensor) -> torch.Tensor:
         """H_W(k): entropy (bits/weight) of each lambda group's weights quantized with half widths `half`."""

@@ -27,13 +27,16 @@ class QuantConfig:
     soft_entropy: bool = True        #: also drive weights and clips by a smooth entropy estimate
     code_first_last: bool = False    #: code the first and last layers too (default: 8-bit, uncoded)
     first_last_bins: int = 255       #: bins of the uncoded first/last layers: 8-bit, -127..127
+    step_bits: int = 8               #: coded layers' steps rounded to 8-bit mantissas (cheap side info; 0: f32)
 
     def to_dict(self) -> dict:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, d: dict) -> "QuantConfig":
-        return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
+        known = {k: v for k, v in d.items() if k in cls.__dataclass_fields__}
+        known.setdefault("step_bits", 0)      # configurations from before step rounding quantized with f32 steps
+        return cls(**known)
 
 
 def quantizable_weights(model: nn.Module) -> list[str]:
@@ -69,7 +72,7 @@ class QuantizedModel(nn.Module):
             shape = tuple(params[n].shape)
             if coded:
                 q = FracQuantizer(shape, c.init_bins, c.learn_bins, c.per_channel_bins,
-                                  c.per_channel_scale, c.dead_zone, c.min_bins, c.max_bins)
+                                  c.per_channel_scale, c.dead_zone, c.min_bins, c.max_bins, c.step_bits)
             else:
                 q = FracQuantizer(shape, c.first_last_bins, False, False, c.per_channel_scale,
                                   0.0, c.first_last_bins, c.first_last_bins)

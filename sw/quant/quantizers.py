@@ -38,14 +38,28 @@ def zero_point_indices(w: torch.Tensor, step: torch.Tensor, half: torch.Tensor |
     return torch.where(q > half, half, torch.where(q < -half, -half, q))
 
 
+def round_step_bits(step: torch.Tensor, bits: int) -> torch.Tensor:
+    """Steps rounded to `bits`-bit integers times one shared power of two (set by the largest step),
+    with a straight-through gradient: such steps cost `bits` bits each in a version-2 record
+    (FORMAT.md 2.3) and are exact float32 values. `bits` = 0 leaves the steps as they are."""
+    if bits <= 0:
+        return step
+    with torch.no_grad():
+        e = torch.frexp(step.detach().max())[1] - bits
+        scale = torch.pow(torch.tensor(2.0, dtype=step.dtype, device=step.device), e.to(step.dtype))
+        rounded = torch.clamp(torch.round(step.detach() / scale), 1, (1 << bits) - 1) * scale
+    return step + (rounded - step).detach()
+
+
 def zero_point_quantize(w: torch.Tensor, clip: torch.Tensor, half: torch.Tensor | int,
-                        dead_zone: float = 0.0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+                        dead_zone: float = 0.0, step_bits: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Quantize w to 2*half+1 bins on [-clip, clip]: (w_q, indices, step), w_q = indices * step.
 
-    The step is clip/half, so zero is always a reconstruction level (the zero point).
+    The step is clip/half (rounded to `step_bits`-bit mantissas when given), so zero is always a
+    reconstruction level (the zero point).
     """
     half_t = torch.as_tensor(half, dtype=w.dtype, device=w.device)
-    step = clip / torch.clamp(half_t, min=1.0)
+    step = round_step_bits(clip / torch.clamp(half_t, min=1.0), step_bits)
     q = zero_point_indices(w, step, half_t, dead_zone)
     return q * step, q, step
 

@@ -14,7 +14,9 @@ from sw.tans import format as fmt
 from sw.tans import kernels
 from sw.tans.errors import FormatError, InputError
 from sw.tans.lanes import check_lanes
-from sw.tans.table import DecodeTable, build_tables, check_normalized, normalize_counts
+from sw.tans.errors import StoredTableError, TableError
+from sw.tans.table import (DecodeTable, build_tables, check_normalized, longest_zero_run, normalize_counts,
+                           zero_run_bound)
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,8 @@ def as_symbols(values: np.ndarray) -> np.ndarray:
         arr = arr.astype(np.int64)
     if not np.issubdtype(arr.dtype, np.integer):
         raise InputError(f"symbols must be integers, got an array of dtype {arr.dtype}")
+    if not arr.dtype.isnative:   # big-endian input: the compiled kernels take native integers only
+        arr = arr.astype(arr.dtype.newbyteorder("="))
     flat = arr.reshape(-1)
     if flat.dtype.itemsize > 4 or flat.dtype == np.uint32:
         if flat.dtype == np.uint64 and flat.size and flat.max() > np.iinfo(np.int64).max:
@@ -95,6 +99,50 @@ def encode(symbols: np.ndarray, log2_states: int = fmt.DEFAULT_LOG2_STATES,
     return Coded(int(log2_states), int(lanes), int(flat.size), norm, words.tobytes(), int(bits))
 
 
+def max_symbols(lanes: int, log2_states: int, payload_bits: int, zero_run: int | None) -> int | None:
+    """Most symbols `lanes` lanes can decode from `payload_bits` bits (None: no bound; docs/FORMAT.md 1.5).
+
+    Every step reads nb_bits bits, at least 1 except in runs of at most `zero_run` 0-bit
+    steps, so a lane with b bit-reading steps has at most b + (b + 1) * zero_run symbols;
+    the bit-reading steps of all lanes share the payload_bits - lanes * k bits after the
+    initial states: N <= (payload_bits - L k)(Z + 1) + L Z.
+    """
+    chunk_bits = payload_bits - lanes * log2_states
+    if chunk_bits < 0:
+        return -1
+    if zero_run is None:
+        return None if chunk_bits == 0 else -1
+    return chunk_bits * (zero_run + 1) + lanes * zero_run
+
+
+def check_capacity(coded: Coded, zero_run: int | None) -> None:
+    """FormatError unless the payload can carry the declared number of symbols (before allocating)."""
+    cap = max_symbols(coded.lanes, coded.log2_states, coded.payload_bits, zero_run)
+    if cap is None:
+        return
+    if cap < 0:
+        raise FormatError(f"a {coded.payload_bits}-bit payload cannot hold the initial states and steps of "
+                          f"{coded.lanes} lanes (damaged or crafted stream)")
+    if coded.n_symbols > cap:
+        raise FormatError(f"{coded.n_symbols} symbols declared, but a {coded.payload_bits}-bit payload with "
+                          f"this table decodes at most {cap} (damaged or crafted stream)")
+
+
+def checked_table(coded: Coded) -> DecodeTable:
+    """The decode table of a stream read from a file, every problem reported as FormatError."""
+    try:
+        check_lanes(coded.n_symbols, coded.lanes)
+    except InputError as e:
+        raise FormatError(f"{e} (damaged or crafted stream)") from None
+    try:
+        table = coded.decode_table()
+    except TableError as e:
+        raise StoredTableError(f"{e} (damaged or crafted table)") from None
+    check_capacity(coded, zero_run_bound(coded.norm, coded.log2_states))
+    check_capacity(coded, longest_zero_run(table))
+    return table
+
+
 def check_payload_size(coded: Coded) -> np.ndarray:
     """Return the payload as uint8, after checking its size agrees with the bit count."""
     payload = np.frombuffer(coded.payload, dtype=np.uint8)
@@ -120,14 +168,18 @@ def check_end(coded: Coded, consumed: int, bad_lanes: int, payload: np.ndarray) 
         raise FormatError("non-zero padding after the last coded bit (damaged payload)")
 
 
+def check_empty(coded: Coded) -> None:
+    """FormatError unless an N = 0 stream has no lanes, no table and no payload."""
+    if coded.lanes or coded.payload_bits or coded.payload or coded.alphabet:
+        raise FormatError("an empty tensor must have no lanes, no table and no payload")
+
+
 def decode(coded: Coded, order: str = "flat") -> np.ndarray:
     """Decode all symbols (uint16): in flat (C) order, or in decode-step order ("steps")."""
     if coded.n_symbols == 0:
-        if coded.lanes or coded.payload_bits or coded.payload:
-            raise FormatError("an empty tensor must have no lanes and no payload")
+        check_empty(coded)
         return np.zeros(0, dtype=np.uint16)
-    check_lanes(coded.n_symbols, coded.lanes)
-    table = coded.decode_table()
+    table = checked_table(coded)
     payload = check_payload_size(coded)
     out = np.empty(coded.n_symbols, dtype=np.uint16)
     err, consumed, bad = kernels.decode_kernel(

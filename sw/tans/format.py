@@ -22,8 +22,11 @@ SPREAD_KEY_SHIFT = 32        #: symbol spread key = ((2*i + 1) << 32) // count, 
 
 # --- the container ---------------------------------------------------------
 MAGIC = b"\x89TANS\r\n\x1a"  #: 8 bytes, PNG-style: catches text-mode and truncation damage
-VERSION_MAJOR = 1
+VERSION_MAJOR = 2            #: what the writer writes: 2.0 has compact record bodies (FORMAT.md 2.3)
 VERSION_MINOR = 0
+READ_VERSIONS = {1: 1, 2: 0}  #: major -> newest minor this reader reads (1.0, 1.1 and 2.0)
+DTYPE_BOOL = 12              #: dtype code of numpy bool (symbols 0 and 1), valid from version 1.1 and in 2.0
+DTYPE_MIN_MINOR = {DTYPE_BOOL: 1}  #: version 1 only: dtype code -> first minor version that defines it
 ENDIAN = "<"                 #: every integer and float field is little-endian
 
 # tensor kinds
@@ -44,12 +47,16 @@ NO_AXIS = -1                 #: lane_axis / step_axis value meaning "none"
 DTYPES: dict[int, np.dtype] = {
     1: np.dtype("<u1"), 2: np.dtype("<u2"), 3: np.dtype("<u4"), 4: np.dtype("<u8"),
     5: np.dtype("<i1"), 6: np.dtype("<i2"), 7: np.dtype("<i4"), 8: np.dtype("<i8"),
-    9: np.dtype("<f2"), 10: np.dtype("<f4"), 11: np.dtype("<f8"),
+    9: np.dtype("<f2"), 10: np.dtype("<f4"), 11: np.dtype("<f8"), DTYPE_BOOL: np.dtype("?"),
 }
 DTYPE_CODES: dict[np.dtype, int] = {v: k for k, v in DTYPES.items()}
+FLOAT_DTYPE_CODES = (9, 10, 11)  #: the dtypes a quantized (quant 1/2) or float (kind 2) tensor may have
 
 MAX_NAME_BYTES = 0xFFFF
 MAX_NDIM = 32
+MAX_ELEMENTS = 1 << 60       #: the product of a shape's non-zero entries is below this (numpy's index range)
+MAX_META_DEPTH = 64          #: deepest nesting of arrays/objects a reader accepts in the metadata JSON
+DEFAULT_MAX_BYTES = 1 << 30  #: default reader limit on a file and on its decoded tensors (`--max-bytes`)
 
 
 def dtype_code(dtype: np.dtype) -> int:
@@ -60,6 +67,16 @@ def dtype_code(dtype: np.dtype) -> int:
         return DTYPE_CODES[dt]
     except KeyError:
         raise ValueError(f"dtype {np.dtype(dtype)} cannot be stored in a .tans container") from None
+
+
+def max_exact_symbol(dtype: np.dtype) -> int:
+    """Largest symbol value a quant-0 tensor of this dtype reconstructs exactly (docs/FORMAT.md 2.5)."""
+    dt = np.dtype(dtype)
+    if dt == np.bool_:
+        return 1
+    if dt.kind in "iu":
+        return int(np.iinfo(dt).max)
+    return (1 << (np.finfo(dt).nmant + 1)) if dt.itemsize < 4 else MAX_ALPHABET - 1
 
 
 def payload_bytes(payload_bits: int) -> int:

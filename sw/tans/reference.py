@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import numpy as np
 
 from sw.tans import format as fmt
-from sw.tans.codec import Coded, check_end, check_payload_size
+from sw.tans.codec import Coded, check_empty, check_end, check_payload_size, checked_table
 from sw.tans.errors import FormatError
 from sw.tans.lanes import check_lanes, lane_lengths, lane_starts
 from sw.tans.table import DecodeTable
@@ -61,8 +61,9 @@ def steps(coded: Coded, table: DecodeTable) -> Iterator[tuple[int, int, int, int
 def decode_reference(coded: Coded) -> np.ndarray:
     """Decode every symbol (flat C order, int64) with the scalar state machine."""
     if coded.n_symbols == 0:
+        check_empty(coded)
         return np.zeros(0, dtype=np.int64)
-    table = coded.decode_table()
+    table = checked_table(coded)
     starts = lane_starts(coded.n_symbols, coded.lanes)
     out = np.empty(coded.n_symbols, dtype=np.int64)
     for lane, r, _state, sym in steps(coded, table):

@@ -179,6 +179,37 @@ def build_tables(norm: np.ndarray, log2_states: int) -> tuple[DecodeTable, Encod
     return dec, enc
 
 
+def longest_zero_run(table: DecodeTable) -> int | None:
+    """Longest run of consecutive steps of one lane that read no bits; None when there is no bound.
+
+    A 0-bit step from state x (its counter value X >= l) moves to base[x] = X - l, and
+    X = n[s] + (states of s below x) < l + x unless n[s] = l: so it moves to a lower state,
+    and runs[x] = 1 + runs[base[x]] is known when the states are visited upwards. A symbol
+    holding all l states makes every step a 0-bit step that stays put (None: unbounded).
+    """
+    runs = np.zeros(table.states, dtype=np.int64)
+    zero = np.flatnonzero(table.nb_bits == 0)
+    for x in zero.tolist():
+        b = int(table.base[x])
+        if b >= x:
+            return None
+        runs[x] = 1 + runs[b]
+    return int(runs.max()) if zero.size else 0
+
+
+def zero_run_bound(norm: np.ndarray, log2_states: int) -> int | None:
+    """An upper bound on `longest_zero_run` from the counts alone (None: unbounded).
+
+    Only the most frequent symbol s can have 0-bit states (n[s] > l/2), and it has
+    2 n[s] - l of them; a run visits each at most once since it only goes down.
+    """
+    l = fmt.states_of(log2_states)
+    top = int(np.max(norm)) if np.size(norm) else 0
+    if top >= l:
+        return None
+    return max(0, 2 * top - l)
+
+
 def table_from_counts(counts: np.ndarray, log2_states: int) -> tuple[np.ndarray, DecodeTable, EncodeTable]:
     """Normalize raw counts and build both tables."""
     norm = normalize_counts(counts, log2_states)
