@@ -60,10 +60,10 @@ PTQ_TARGETS = [round(0.4 + 0.05 * i, 3) for i in range(20)] + [round(1.4 + 0.15 
 #: post-training targets (default PTQ_TARGETS)
 MODEL_SETUPS = {
     "lenet5": {"data": "mnist-digits", "n_train": 4000, "n_test": 1000, "float_epochs": 10, "float_lr": 2e-3,
-               "qat_epochs": 8, "finetune_epochs": 3, "qat_targets": [0.45, 0.5, 0.55, 0.6, 0.7, 0.85, 1.0, 1.3]},
+               "qat_epochs": 8, "finetune_epochs": 3, "qat_targets": [0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.7, 0.85, 1.0]},
     # 1260 training examples are 20 minibatches: more epochs give QAT about LeNet-5's number of steps
     "mlp": {"data": "sklearn-digits", "n_train": 1400, "n_test": 397, "float_epochs": 40, "float_lr": 2e-3,
-            "qat_epochs": 20, "finetune_epochs": 6, "qat_targets": [0.22, 0.26, 0.3, 0.35, 0.45, 0.55, 0.7],
+            "qat_epochs": 20, "finetune_epochs": 6, "qat_targets": [0.12, 0.15, 0.18, 0.22, 0.26, 0.3, 0.35, 0.45],
             # this MLP holds its accuracy far lower: start the post-training sweep at 0.1
             "ptq_targets": [round(0.1 + 0.025 * i, 3) for i in range(12)] + PTQ_TARGETS[:13]},
 }

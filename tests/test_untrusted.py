@@ -176,7 +176,7 @@ def test_checkpoint_outside_the_folder_is_not_used(lenet, tmp_path, capsys):
     rc, out, _ = cli(capsys, "evaluate", f)
     assert rc == 0 and "outside its folder" in out
     # named on the command line it is used (and found not to be a checkpoint)
-    assert_one_line(*cli(capsys, "evaluate", f, "--checkpoint", outside / "ck.pt")[::2], "not a readable checkpoint")
+    assert_one_line(*cli(capsys, "evaluate", f, "--checkpoint", outside / "ck.pt")[::2], "not a checkpoint or state_dict readable by torch")
 
 
 def test_fifos_never_hang(lenet, tmp_path, capsys):

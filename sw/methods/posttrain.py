@@ -43,7 +43,6 @@ from sw.train import set_threads
 MAX_BINS = 31                 #: widest searched grid: symbols fit the default core's 5 symbol bits
 INT8_HALF = 127               #: raw 8-bit layers: indices -127..127, step max|w|/127 per output channel
 STEP_FACTORS = tuple(float(c) for c in np.geomspace(0.12, 6.0, 30))      #: rtn/optq: step = c x std(w)
-CERWU_STEP_FACTORS = tuple(float(c) for c in np.geomspace(0.25, 3.0, 8))  #: cerwu: fewer steps, λ does the rest
 CERWU_STRENGTHS = tuple(float(t) for t in np.geomspace(0.005, 4.0, 12))   #: cerwu walk λ as γλ / mean diag(hs)
 DEFAULT_CALIBRATION = 512     #: calibration examples drawn from the training split
 
@@ -207,8 +206,8 @@ class PostTraining:
         if self.bins is not None:
             half = (self.bins - 1) // 2
             return [({"grid": f"{self.bins} bins over max|w|"}, (peak / half).numpy().astype(np.float32))]
-        factors = CERWU_STEP_FACTORS if self.method == "cerwu" else STEP_FACTORS
-        return [({"step_factor": c}, (c * std).numpy().astype(np.float32)) for c in factors]
+        # cerwu walks every optq grid (its λ = 0 points are optq's), so it never has fewer choices
+        return [({"step_factor": c}, (c * std).numpy().astype(np.float32)) for c in STEP_FACTORS]
 
     def _layer_points(self, name: str, walk_lams: list[float] | None) -> list[Point]:
         """Every operating point of one layer (plus the raw 8-bit one)."""
