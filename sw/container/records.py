@@ -333,6 +333,38 @@ def _axis_ok(axis: int, ndim: int) -> bool:
     return axis == fmt.NO_AXIS or 0 <= axis < ndim
 
 
+def _checked_coded(what: str, n: int, log2_states: int, lanes: int, norm: np.ndarray, payload: bytes,
+                   payload_bits: int, quant: int, bins: int, dcode: int) -> Coded:
+    """A record's coded stream once its fields pass the checks of FORMAT.md 2.6 (every version)."""
+    if n == 0:
+        if lanes or len(norm) or payload_bits:
+            raise FormatError(f"{what}: an empty tensor with lanes, a table or a payload")
+    else:
+        _check_coded(what, n, log2_states, lanes, norm, payload_bits, quant, bins, dcode)
+    return Coded(log2_states, lanes, n, norm, payload, payload_bits)
+
+
+def _raw_values(r: _Reader, kind: int, n: int) -> np.ndarray:
+    """The stored values of an uncoded record: N int8 or N float32."""
+    return r.array("i1", n) if kind == fmt.KIND_RAW_INT8 else r.array("f4", n).astype(np.float32)
+
+
+def _check_layout(what: str, kind: int, dcode: int, shape: tuple[int, ...], lane_axis: int, quant: int) -> None:
+    """The checks of a record's shape, quantizer kind, dtype and lane axis (every version, FORMAT.md 2.6)."""
+    if math.prod(d for d in shape if d) >= fmt.MAX_ELEMENTS:
+        raise FormatError(f"{what}: shape {shape} is too large for any array (non-zero entries multiply to 2**60 "
+                          "or more)")
+    if quant not in fmt.QUANTS:
+        raise FormatError(f"{what}: unknown quantizer kind {quant}")
+    if quant not in ALLOWED_QUANTS[kind]:
+        raise FormatError(f"{what}: a {fmt.KINDS[kind]} tensor cannot have quantizer {fmt.QUANTS[quant]}")
+    if (quant != fmt.QUANT_NONE or kind == fmt.KIND_RAW_F32) and dcode not in fmt.FLOAT_DTYPE_CODES:
+        raise FormatError(f"{what}: dtype {fmt.DTYPES[dcode]} for float values (a float dtype is required)")
+    if not _axis_ok(lane_axis, len(shape)) or (kind != fmt.KIND_TANS and lane_axis != fmt.NO_AXIS):
+        raise FormatError(f"{what}: lane axis {lane_axis} is not allowed for a {fmt.KINDS[kind]} tensor "
+                          f"of {len(shape)} dimensions")
+
+
 def decode_record(body: bytes, index: int, minor: int = fmt.VERSION_MINOR, major: int = fmt.VERSION_MAJOR) -> Tensor:
     """Parse one record body (its CRC already checked) of a version `major`.`minor` file; check every field.
 
@@ -355,19 +387,8 @@ def decode_record(body: bytes, index: int, minor: int = fmt.VERSION_MINOR, major
     if ndim > fmt.MAX_NDIM:
         raise FormatError(f"{what}: {ndim} dimensions (at most {fmt.MAX_NDIM})")
     shape = tuple(int(d) for d in r.array("u8", ndim)) if ndim else ()
-    if math.prod(d for d in shape if d) >= fmt.MAX_ELEMENTS:
-        raise FormatError(f"{what}: shape {shape} is too large for any array (non-zero entries multiply to 2**60 "
-                          "or more)")
     lane_axis, quant = r.get("bB")
-    if quant not in fmt.QUANTS:
-        raise FormatError(f"{what}: unknown quantizer kind {quant}")
-    if quant not in ALLOWED_QUANTS[kind]:
-        raise FormatError(f"{what}: a {fmt.KINDS[kind]} tensor cannot have quantizer {fmt.QUANTS[quant]}")
-    if (quant != fmt.QUANT_NONE or kind == fmt.KIND_RAW_F32) and dcode not in fmt.FLOAT_DTYPE_CODES:
-        raise FormatError(f"{what}: dtype {fmt.DTYPES[dcode]} for float values (a float dtype is required)")
-    if not _axis_ok(lane_axis, ndim) or (kind != fmt.KIND_TANS and lane_axis != fmt.NO_AXIS):
-        raise FormatError(f"{what}: lane axis {lane_axis} is not allowed for a {fmt.KINDS[kind]} tensor "
-                          f"of {ndim} dimensions")
+    _check_layout(what, kind, dcode, shape, lane_axis, quant)
     bins = zero_point = 0
     step_axis, steps = fmt.NO_AXIS, np.zeros(0, np.float32)
     if quant == fmt.QUANT_ZERO_POINT:
@@ -393,16 +414,9 @@ def decode_record(body: bytes, index: int, minor: int = fmt.VERSION_MINOR, major
         norm = r.array("u2", alphabet).astype(np.int64)
         payload_bits = r.get("Q")
         payload = r.take(fmt.payload_bytes(payload_bits))
-        if n == 0:
-            if lanes or alphabet or payload_bits:
-                raise FormatError(f"{what}: an empty tensor with lanes, a table or a payload")
-        else:
-            _check_coded(what, n, log2_states, lanes, norm, payload_bits, quant, bins, dcode)
-        coded = Coded(log2_states, lanes, n, norm, payload, payload_bits)
-    elif kind == fmt.KIND_RAW_INT8:
-        raw = r.array("i1", n)
+        coded = _checked_coded(what, n, log2_states, lanes, norm, payload, payload_bits, quant, bins, dcode)
     else:
-        raw = r.array("f4", n).astype(np.float32)
+        raw = _raw_values(r, kind, n)
     if r.pos != len(body):
         raise FormatError(f"{what}: {len(body) - r.pos} unexpected bytes at the end of its record")
     return Tensor(name, shape, fmt.DTYPES[dcode], kind, quant, bins, zero_point, step_axis, steps,
@@ -463,19 +477,8 @@ def decode_record_v2(body: bytes, index: int) -> Tensor:
     if ndim > fmt.MAX_NDIM:
         raise FormatError(f"{what}: {ndim} dimensions (at most {fmt.MAX_NDIM})")
     shape = tuple(r.varint() for _ in range(ndim))
-    if math.prod(d for d in shape if d) >= fmt.MAX_ELEMENTS:
-        raise FormatError(f"{what}: shape {shape} is too large for any array (non-zero entries multiply to 2**60 "
-                          "or more)")
     lane_axis, quant = r.get("bB")
-    if quant not in fmt.QUANTS:
-        raise FormatError(f"{what}: unknown quantizer kind {quant}")
-    if quant not in ALLOWED_QUANTS[kind]:
-        raise FormatError(f"{what}: a {fmt.KINDS[kind]} tensor cannot have quantizer {fmt.QUANTS[quant]}")
-    if (quant != fmt.QUANT_NONE or kind == fmt.KIND_RAW_F32) and dcode not in fmt.FLOAT_DTYPE_CODES:
-        raise FormatError(f"{what}: dtype {fmt.DTYPES[dcode]} for float values (a float dtype is required)")
-    if not _axis_ok(lane_axis, ndim) or (kind != fmt.KIND_TANS and lane_axis != fmt.NO_AXIS):
-        raise FormatError(f"{what}: lane axis {lane_axis} is not allowed for a {fmt.KINDS[kind]} tensor "
-                          f"of {ndim} dimensions")
+    _check_layout(what, kind, dcode, shape, lane_axis, quant)
     bins = zero_point = 0
     step_axis, steps = fmt.NO_AXIS, np.zeros(0, np.float32)
     if quant == fmt.QUANT_ZERO_POINT:
@@ -509,16 +512,9 @@ def decode_record_v2(body: bytes, index: int) -> Tensor:
         if payload_bits % 8 and stored[-1] >> (payload_bits % 8):
             raise FormatError(f"{what}: nonzero padding bits after the payload (damaged stream)")
         payload = stored + bytes(fmt.payload_bytes(payload_bits) - len(stored))
-        if n == 0:
-            if lanes or alphabet or payload_bits:
-                raise FormatError(f"{what}: an empty tensor with lanes, a table or a payload")
-        else:
-            _check_coded(what, n, log2_states, lanes, norm, payload_bits, quant, bins, dcode)
-        coded = Coded(log2_states, lanes, n, norm, payload, payload_bits)
-    elif kind == fmt.KIND_RAW_INT8:
-        raw = r.array("i1", n)
+        coded = _checked_coded(what, n, log2_states, lanes, norm, payload, payload_bits, quant, bins, dcode)
     else:
-        raw = r.array("f4", n).astype(np.float32)
+        raw = _raw_values(r, kind, n)
     if r.pos != len(body):
         raise FormatError(f"{what}: {len(body) - r.pos} unexpected bytes at the end of its record")
     return Tensor(name, shape, fmt.DTYPES[dcode], kind, quant, bins, zero_point, step_axis, steps,
