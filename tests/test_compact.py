@@ -70,3 +70,43 @@ def test_rounded_steps_cost_their_mantissa_bits():
 def test_bad_step_codings_are_refused(bad):
     with pytest.raises(FormatError):
         decode_steps(bad, 0, 1, "t")
+
+
+def test_steps_of_an_empty_tensor_count_toward_the_limit():
+    """8 scaled steps fit in a byte: a small file declaring millions of them along an axis of an
+    empty tensor is refused by the size limit before they are decoded (they cost 4 bytes each)."""
+    from sw import container as ct
+    from sw.container.compact import pack_bits
+    from sw.tans.errors import LimitError
+    n = 8 << 20
+    body = (varint(1) + b"x" + bytes([1, 10, 2]) + varint(0) + varint(n) + bytes([0xFF, 2]) + bytes([1])
+            + bytes([STEPS_SCALED]) + (0).to_bytes(2, "little", signed=True) + bytes([1]) + pack_bits(np.ones(n), 1))
+    with pytest.raises(LimitError):
+        ct.decode_record(body, 0, 0, 2, budget=16 << 20)
+    t = ct.decode_record(body, 0, 0, 2, budget=64 << 20)       # within the limit: decoded, exactly
+    assert t.steps.size == n and (t.steps == 1.0).all()
+
+
+def test_version2_reader_bounds_names_and_bins():
+    from sw import container as ct
+    long_name = varint(70000) + b"n" * 70000 + bytes([2, 10, 1]) + varint(1) + bytes([0xFF, 0]) + bytes(4)
+    with pytest.raises(FormatError, match="name"):
+        ct.decode_record(long_name, 0, 0, 2)
+    from sw.tans.errors import InputError
+    with pytest.raises(InputError, match="65535"):
+        ct.tans_tensor("b", np.zeros(3, int), quant=1, bins=65537, zero_point=32768, steps=[0.5])
+    with pytest.raises(InputError, match="version 3"):
+        ct.to_bytes(ct.Container([]), major=3)
+
+
+def test_stats_count_a_version1_file_in_its_own_layout():
+    """`inspect`/`report` figures are the records as the file has them (here 1.0), not a rewrite."""
+    from pathlib import Path
+    from sw import container as ct
+    path = Path(__file__).parent / "golden" / "weights.tans"
+    data = path.read_bytes()
+    meta_len = int.from_bytes(data[16:20], "little")
+    records = len(data) - (20 + meta_len + 4) - 4          # header, metadata, header CRC ... file CRC
+    c = ct.read(path)
+    assert sum(t.stats()["total_bits"] for t in c.tensors) == 8 * records
+    assert sum(ct.record_bits(t, 2) for t in c.tensors) < 8 * records     # the same tensors in 2.0

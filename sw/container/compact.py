@@ -17,6 +17,7 @@ STEPS_F32 = 0                    #: steps as n × f32
 STEPS_SCALED = 1                 #: steps as integers M_i · 2^e (shared exponent, b-bit M_i)
 STEP_EXP_MIN, STEP_EXP_MAX = -160, 127   #: f32 values are m · 2^e with e in this range
 MAX_STEP_BITS = 24               #: a finite f32 mantissa has at most 24 significant bits
+STEP_BLOCK = 1 << 17             #: scaled steps are decoded 8 x this many at a time
 UNPACK_BLOCK_BITS = 1 << 19      #: bits unpacked at a time by unpack_bits (bounds its temporaries)
 
 
@@ -186,11 +187,17 @@ def decode_steps(data: bytes | memoryview, pos: int, n: int, what: str) -> tuple
     end = pos + packed_bytes(n, b)
     if end > len(data):
         raise FormatError(f"{what}: truncated steps")
-    big = unpack_bits(data[pos:end], n, b, what)
-    vals = np.ldexp(big.astype(np.float64), e)
-    out = vals.astype(np.float32)
-    if (out.astype(np.float64) != vals).any() or not np.isfinite(out).all() or (out <= 0).any():
-        raise FormatError(f"{what}: a step is not a positive finite float32")
+    out = np.empty(n, np.float32)
+    per = 8 * STEP_BLOCK        # blocks start on a byte: temporaries stay small, only `out` grows
+    for i in range(0, n, per):
+        j = min(n, i + per)
+        big = unpack_bits(data[pos + i * b // 8:pos + (j * b + 7) // 8], j - i, b, what)
+        vals = np.ldexp(big.astype(np.float64), e)
+        with np.errstate(over="ignore"):
+            block = vals.astype(np.float32)
+        if (block.astype(np.float64) != vals).any() or not np.isfinite(block).all() or (block <= 0).any():
+            raise FormatError(f"{what}: a step is not a positive finite float32")
+        out[i:j] = block
     return out, end
 
 

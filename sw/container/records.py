@@ -50,6 +50,7 @@ class Tensor:
     coded: Coded | None = None
     raw: np.ndarray | None = None
     source: str = field(default="", repr=False, compare=False)   #: the file it was read from (for messages)
+    major: int = field(default=fmt.VERSION_MAJOR, repr=False, compare=False)  #: record layout it was read in
 
     @property
     def size(self) -> int:
@@ -99,9 +100,11 @@ class Tensor:
             zp = self.zero_point if self.quant == fmt.QUANT_ZERO_POINT else 0
             return dequantize(self.symbols(golden), zp, self.steps, self.step_axis, self.dtype)
 
-    def stats(self, major: int = fmt.VERSION_MAJOR) -> dict:
+    def stats(self, major: int | None = None) -> dict:
         """Figures for `inspect` and `report` (FORMAT.md 2.7): the whole record's bits split into
-        lane states, payload, table, steps and header, and the entropy bound."""
+        lane states, payload, table, steps and header, and the entropy bound; in the record layout
+        the tensor was read in (or `major`)."""
+        major = self.major if major is None else major
         total = record_bits(self, major)
         out = {"name": self.name, "kind": fmt.KINDS[self.kind], "shape": list(self.shape),
                "symbols": self.size, "total_bits": total, "step_bits": _step_field_bits(self, major)}
@@ -129,9 +132,10 @@ class Tensor:
         return out
 
 
-def record_bits(t: Tensor, major: int = fmt.VERSION_MAJOR) -> int:
-    """Every bit a tensor's record takes in a file: its body, length and CRC (FORMAT.md 2.7)."""
-    return 8 * (len(encode_record(t, major)) + 8)
+def record_bits(t: Tensor, major: int | None = None) -> int:
+    """Every bit a tensor's record takes in a file: its body, length and CRC (FORMAT.md 2.7), in
+    the layout it was read in (a new tensor: the current one) or `major`."""
+    return 8 * (len(encode_record(t, t.major if major is None else major)) + 8)
 
 
 def _step_field_bits(t: Tensor, major: int) -> int:
@@ -219,8 +223,8 @@ def tans_tensor(name: str, symbols: np.ndarray, *, log2_states: int = fmt.DEFAUL
             raise InputError(f"lane axis {lane_axis} is outside a {arr.ndim}-d tensor")
         arr = np.moveaxis(arr, lane_axis, 0)
     if quant == fmt.QUANT_ZERO_POINT:
-        if bins < 1 or bins % 2 == 0 or zero_point != (bins - 1) // 2:
-            raise InputError(f"a zero-point quantizer has an odd number of bins and zero point "
+        if bins < 1 or bins % 2 == 0 or bins > fmt.MAX_BINS or zero_point != (bins - 1) // 2:
+            raise InputError(f"a zero-point quantizer has an odd number of bins (at most {fmt.MAX_BINS}) and zero point "
                              f"(bins-1)/2, got bins={bins}, zero_point={zero_point}")
         if arr.size and (arr.min() < 0 or arr.max() >= bins):
             raise InputError(f"tensor {name!r}: symbols outside 0..{bins - 1} for {bins} bins")
@@ -365,14 +369,15 @@ def _check_layout(what: str, kind: int, dcode: int, shape: tuple[int, ...], lane
                           f"of {len(shape)} dimensions")
 
 
-def decode_record(body: bytes, index: int, minor: int = fmt.VERSION_MINOR, major: int = fmt.VERSION_MAJOR) -> Tensor:
+def decode_record(body: bytes, index: int, minor: int = fmt.VERSION_MINOR, major: int = fmt.VERSION_MAJOR,
+                  budget: int | None = None) -> Tensor:
     """Parse one record body (its CRC already checked) of a version `major`.`minor` file; check every field.
 
     FormatError for anything FORMAT.md 2.6 lists; nothing is allocated for a tensor's data
     before its sizes are known to fit the bytes that hold them.
     """
     if major == 2:
-        return decode_record_v2(body, index)
+        return decode_record_v2(body, index, budget)
     r = _Reader(body, f"tensor record {index}")
     try:
         name = r.take(r.get("H")).decode("utf-8", errors="strict")
@@ -460,11 +465,14 @@ class _Reader2(_Reader):
         return value
 
 
-def decode_record_v2(body: bytes, index: int) -> Tensor:
+def decode_record_v2(body: bytes, index: int, budget: int | None = None) -> Tensor:
     """Parse and check one version-2.0 record body (the same reader checks as version 1, FORMAT.md 2.6)."""
     r = _Reader2(body, f"tensor record {index}")
+    name_len = r.varint()
+    if name_len > fmt.MAX_NAME_BYTES:
+        raise FormatError(f"tensor record {index}: a name of {name_len} bytes (at most {fmt.MAX_NAME_BYTES})")
     try:
-        name = r.take(r.varint()).decode("utf-8", errors="strict")
+        name = r.take(name_len).decode("utf-8", errors="strict")
     except UnicodeDecodeError:
         raise FormatError(f"tensor record {index}: its name is not valid UTF-8") from None
     what = f"tensor {quote(name)}"
@@ -483,8 +491,8 @@ def decode_record_v2(body: bytes, index: int) -> Tensor:
     step_axis, steps = fmt.NO_AXIS, np.zeros(0, np.float32)
     if quant == fmt.QUANT_ZERO_POINT:
         bins = r.varint()
-        if bins % 2 == 0 or bins > fmt.MAX_ALPHABET:
-            raise FormatError(f"{what}: a zero-point quantizer needs an odd bin count up to {fmt.MAX_ALPHABET}, "
+        if bins % 2 == 0 or bins > fmt.MAX_BINS:
+            raise FormatError(f"{what}: a zero-point quantizer needs an odd bin count up to {fmt.MAX_BINS}, "
                               f"got {bins}")
         zero_point = (bins - 1) // 2
     if quant in (fmt.QUANT_ZERO_POINT, fmt.QUANT_SCALE):
@@ -492,6 +500,9 @@ def decode_record_v2(body: bytes, index: int) -> Tensor:
         if not _axis_ok(step_axis, ndim):
             raise FormatError(f"{what}: step axis {step_axis} is outside a {ndim}-d tensor")
         n_steps = 1 if step_axis == fmt.NO_AXIS else shape[step_axis]
+        if budget is not None and 4 * n_steps > budget:       # 8 steps a byte: count them before decoding
+            raise LimitError(f"{what}: {n_steps} steps take more than the {budget} bytes left under the limit: "
+                             "raise --max-bytes if you trust the file")
         steps, r.pos = decode_steps(r.data, r.pos, n_steps, what)
         try:
             _check_steps(steps, step_axis, shape)
@@ -586,6 +597,8 @@ def to_bytes(c: Container, major: int = fmt.VERSION_MAJOR) -> bytes:
         raise InputError(f"two tensors are named {quote(dup)}: tensor names must be unique")
     if not isinstance(c.metadata, dict):
         raise InputError("container metadata must be a dict (a JSON object)")
+    if major not in fmt.READ_VERSIONS:
+        raise InputError(f"no container layout for version {major} (writers write {sorted(fmt.READ_VERSIONS)})")
     w = _Writer()
     meta = json.dumps(c.metadata, sort_keys=True).encode("utf-8")
     w.raw(fmt.MAGIC)
@@ -603,8 +616,8 @@ def to_bytes(c: Container, major: int = fmt.VERSION_MAJOR) -> bytes:
 
 
 def decoded_bytes(t: Tensor) -> int:
-    """Bytes of a tensor's reconstruction in its dtype (what `--max-bytes` counts)."""
-    return t.size * t.dtype.itemsize
+    """Bytes of a tensor's reconstruction in its dtype and of its float32 steps (what `--max-bytes` counts)."""
+    return t.size * t.dtype.itemsize + 4 * t.steps.size
 
 
 def from_bytes(data: bytes, max_bytes: int | None = fmt.DEFAULT_MAX_BYTES) -> Container:
@@ -635,7 +648,8 @@ def from_bytes(data: bytes, max_bytes: int | None = fmt.DEFAULT_MAX_BYTES) -> Co
         body = r.take(r.get("I"))
         if r.get("I") != zlib.crc32(body):
             raise FormatError(f"tensor record {i}: CRC mismatch (damaged file)")
-        t = decode_record(body, i, minor, major)
+        t = decode_record(body, i, minor, major, None if max_bytes is None else max_bytes - total)
+        t.major = major
         if t.name in names:
             raise FormatError(f"two tensors are named {quote(t.name)}")
         names.add(t.name)

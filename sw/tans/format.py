@@ -53,6 +53,7 @@ DTYPE_CODES: dict[np.dtype, int] = {v: k for k, v in DTYPES.items()}
 FLOAT_DTYPE_CODES = (9, 10, 11)  #: the dtypes a quantized (quant 1/2) or float (kind 2) tensor may have
 
 MAX_NAME_BYTES = 0xFFFF
+MAX_BINS = 0xFFFF            #: widest zero-point quantizer: bins are a u16 in 1.x, odd, so at most 65535
 MAX_NDIM = 32
 MAX_ELEMENTS = 1 << 60       #: the product of a shape's non-zero entries is below this (numpy's index range)
 MAX_META_DEPTH = 64          #: deepest nesting of arrays/objects a reader accepts in the metadata JSON
