@@ -316,7 +316,6 @@ def nncodec_points(net, data, qps: list[int], seed: int, model: str, model_confi
 
 def run(args: argparse.Namespace) -> dict:
     """Every seed: float model, then every method's points on it; then the summary."""
-    import numpy as np
     from tqdm import tqdm
     from sw.quant import QuantizedModel
     from sw.train import set_threads

@@ -26,7 +26,7 @@ from sw.tans import Coded, FormatError, InputError, LimitError, PathError, Trust
 from sw.tans import format as fmt
 from sw.tans.codec import max_symbols
 from sw.tans.reference import steps
-from sw.tans.table import build_tables, longest_zero_run, normalize_counts, zero_run_bound
+from sw.tans.table import build_tables, longest_zero_run, zero_run_bound
 
 GOLDEN = Path(__file__).parent / "golden"
 

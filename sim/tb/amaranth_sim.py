@@ -6,8 +6,6 @@ import random
 from amaranth.sim import Simulator
 
 from hw.core.decoder import TansDecoder
-from hw.core.layouts import (command_layout, output_layout, pack, table_load_layout, unpack,
-                        word_layout, status_layout, entry_layout)
 from hw.core.params import DecoderParams
 
 from sw.tans.vectors import Case
@@ -32,7 +30,6 @@ def run_case(p: DecoderParams, case: Case, *, idle: float = 0.0, backpressure: f
     rnd = random.Random(seed)
     got: list[tuple[int, int]] = []
     result: dict = {}
-    ol, sl = output_layout(p), status_layout(p)
 
     async def source(ctx):
         for i, (sym, nb, base) in enumerate(case.entries):
@@ -53,7 +50,6 @@ def run_case(p: DecoderParams, case: Case, *, idle: float = 0.0, backpressure: f
 
     async def sink(ctx):
         cycles = 0
-        first = None
         while cycles < max_cycles:
             ready = rnd.random() >= backpressure
             ctx.set(dut.out.ready, ready)

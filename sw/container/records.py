@@ -337,6 +337,14 @@ def _axis_ok(axis: int, ndim: int) -> bool:
     return axis == fmt.NO_AXIS or 0 <= axis < ndim
 
 
+def _check_read_steps(what: str, steps: np.ndarray, step_axis: int, shape: tuple[int, ...]) -> None:
+    """The writer's step checks, as reader checks (FormatError)."""
+    try:
+        _check_steps(steps, step_axis, shape)
+    except InputError as e:
+        raise FormatError(f"{what}: {e}") from None
+
+
 def _checked_coded(what: str, n: int, log2_states: int, lanes: int, norm: np.ndarray, payload: bytes,
                    payload_bits: int, quant: int, bins: int, dcode: int) -> Coded:
     """A record's coded stream once its fields pass the checks of FORMAT.md 2.6 (every version)."""
@@ -404,10 +412,7 @@ def decode_record(body: bytes, index: int, minor: int = fmt.VERSION_MINOR, major
     if quant in (fmt.QUANT_ZERO_POINT, fmt.QUANT_SCALE):
         step_axis, n_steps = r.get("bI")
         steps = r.array("f4", n_steps).astype(np.float32)
-        try:
-            _check_steps(steps, step_axis, shape)
-        except InputError as e:
-            raise FormatError(f"{what}: {e}") from None
+        _check_read_steps(what, steps, step_axis, shape)
     n = math.prod(shape)
     coded = raw = None
     if kind == fmt.KIND_TANS:
@@ -504,10 +509,7 @@ def decode_record_v2(body: bytes, index: int, budget: int | None = None) -> Tens
             raise LimitError(f"{what}: {n_steps} steps take more than the {budget} bytes left under the limit: "
                              "raise --max-bytes if you trust the file")
         steps, r.pos = decode_steps(r.data, r.pos, n_steps, what)
-        try:
-            _check_steps(steps, step_axis, shape)
-        except InputError as e:
-            raise FormatError(f"{what}: {e}") from None
+        _check_read_steps(what, steps, step_axis, shape)
     n = math.prod(shape)
     coded = raw = None
     if kind == fmt.KIND_TANS:

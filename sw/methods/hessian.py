@@ -13,6 +13,8 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
+from sw.quant.observe import observe_inputs
+
 HESSIAN_LAYERS = (nn.Linear, nn.Conv1d, nn.Conv2d)
 DAMPENING = 0.01      #: diagonal dampening, as a fraction of the mean diagonal (GPTQ's percdamp)
 
@@ -72,21 +74,11 @@ def collect_hessians(model: nn.Module, weight_names: list[str], calib_x: torch.T
             raise ValueError(f"{n}: grouped convolutions (groups={m.groups}) are not supported")
     sums = {n: torch.zeros(m.weight[0].numel(), m.weight[0].numel(), dtype=torch.float64)
             for n, m in modules.items()}
-    hooks = []
-    for n, m in modules.items():
-        def hook(mod: nn.Module, args: tuple, name: str = n) -> None:
-            cols = layer_input_columns(mod, args[0])
-            sums[name].addmm_(cols, cols.T)
-        hooks.append(m.register_forward_pre_hook(hook))
-    was = model.training
-    model.eval()
-    try:
-        for i in range(0, len(calib_x), batch_size):
-            model(calib_x[i:i + batch_size])
-    finally:
-        for h in hooks:
-            h.remove()
-        model.train(was)
+
+    def see(name: str, inp: torch.Tensor) -> None:
+        cols = layer_input_columns(modules[name], inp)
+        sums[name].addmm_(cols, cols.T)
+    observe_inputs(model, modules, calib_x, see, batch_size)
     n = max(1, len(calib_x))
     return {k: 2.0 * s / n for k, s in sums.items()}
 

@@ -32,8 +32,9 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from sw import container as ct
-from sw.methods.compress import (CONTAINER_KIND, checkpoint_ref, lanes_for, load_state_dict_file, sha256_of,
+from sw.methods.compress import (CONTAINER_KIND, checkpoint_ref, load_state_dict_file, sha256_of,
                                  smallest_tans_tensor)
+from sw.methods.layout import lanes_for
 from sw.methods.hessian import collect_hessians, dampen
 from sw.methods.optq import METHODS, gamma_of, quantize_layer
 from sw.quant.qmodel import quantizable_weights

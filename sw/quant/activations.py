@@ -17,6 +17,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from sw.quant.observe import observe_inputs
+
 
 @dataclass(frozen=True)
 class ActivationQuantizer:
@@ -80,18 +82,6 @@ def capture_inputs(model: nn.Module, names: list[str], x: torch.Tensor, batch_si
                    ) -> dict[str, torch.Tensor]:
     """The first input each named module sees on `x` (concatenated over batches), model in eval mode."""
     seen: dict[str, list[torch.Tensor]] = {n: [] for n in names}
-    handles = []
-    for n in names:
-        def hook(m: nn.Module, args: tuple, n: str = n) -> None:
-            seen[n].append(args[0].detach())
-        handles.append(model.get_submodule(n).register_forward_pre_hook(hook))
-    was = model.training
-    model.eval()
-    try:
-        for i in range(0, len(x), batch_size):
-            model(x[i:i + batch_size])
-    finally:
-        for h in handles:
-            h.remove()
-        model.train(was)
+    observe_inputs(model, {n: model.get_submodule(n) for n in names}, x,
+                   lambda n, inp: seen[n].append(inp.detach()), batch_size)
     return {n: torch.cat(v) for n, v in seen.items()}
