@@ -443,40 +443,35 @@ def markdown(res: dict) -> str:
 
 
 def plot(res: dict, out: Path, x_max: float | None = None) -> list[str]:
-    """Mean accuracy vs mean bits/weight with std error bars, one curve per method (PNG and PDF)."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    fm = res["float_accuracy_mean"]
-    lo = fm - max(r["max_drop"] for r in res["levels"]) - 3
-    for m in res["methods"]:
-        c = [e for e in res["curves"].get(m, []) if e["complete"]]
-        if not c:
-            continue
-        ax.errorbar([e["bits_per_weight_mean"] for e in c], [e["accuracy_mean"] for e in c],
-                    xerr=[e["bits_per_weight_std"] for e in c], yerr=[e["accuracy_std"] for e in c],
-                    fmt="-o", ms=3, capsize=2, lw=1, label=m)
-    top = max([e["bits_per_weight_mean"] for c in res["curves"].values() for e in c] + [1.0])
-    ax.set_xlim(0, min(x_max or top * 1.05, top * 1.05))
-    ax.axhline(fm, color="k", lw=0.8, label=f"float {fm:.2f}%")
-    for r in res["levels"]:
-        ax.axhline(r["accuracy_at_least"], color="gray", lw=0.6, ls="--")
-        ax.text(ax.get_xlim()[1], r["accuracy_at_least"], f" -{r['max_drop']:g}", va="center", fontsize=7)
-    ax.set_ylim(lo, fm + 1.0)
-    ax.set_xlabel("bits/weight of the coded layers (whole records), mean over splits")
-    ax.set_ylabel("test accuracy %, mean over splits")
-    ax.set_title(f"{res['model']} on {res['data']}: {len(res['seeds'])} splits (error bars: std)", fontsize=10)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="lower right")
-    fig.tight_layout()
-    files = []
-    for ext in ("png", "pdf"):
-        f = out / f"rate_accuracy.{ext}"
-        fig.savefig(f, dpi=130)
-        files.append(str(f))
-    plt.close(fig)
-    return files
+    """Mean accuracy vs mean bits/weight with std error bars, one curve per method (PNG and PDF,
+    the project's plot style: sw/evaluation/plotstyle.py)."""
+    from sw.evaluation import plotstyle
+    with plotstyle.style() as plt:
+        fig, ax = plt.subplots(figsize=(plotstyle.WIDTH * 0.62, plotstyle.HEIGHT * 1.05), layout="constrained")
+        fm = res["float_accuracy_mean"]
+        lo = fm - max(r["max_drop"] for r in res["levels"]) - 3
+        for i, m in enumerate(res["methods"]):
+            c = [e for e in res["curves"].get(m, []) if e["complete"]]
+            if not c:
+                continue
+            st = plotstyle.method_style(i)
+            ax.errorbar([e["bits_per_weight_mean"] for e in c], [e["accuracy_mean"] for e in c],
+                        xerr=[e["bits_per_weight_std"] for e in c], yerr=[e["accuracy_std"] for e in c],
+                        ls="-", marker=st["marker"], color=st["color"], ms=3.5, elinewidth=0.7, label=m)
+        top = max([e["bits_per_weight_mean"] for c in res["curves"].values() for e in c] + [1.0])
+        ax.set_xlim(0, min(x_max or top * 1.05, top * 1.05))
+        ax.axhline(fm, color="k", lw=0.8, label=f"float {fm:.2f}%")
+        for r in res["levels"]:
+            ax.axhline(r["accuracy_at_least"], color="gray", lw=0.6, ls="--")
+            ax.annotate(f"-{r['max_drop']:g}", (1.0, r["accuracy_at_least"]), xycoords=("axes fraction", "data"),
+                        xytext=(2, 0), textcoords="offset points", va="center", fontsize=6, color="gray")
+        ax.set_ylim(lo, fm + 1.0)
+        ax.set_xlabel("bits per weight of the coded layers (whole records)")
+        ax.set_ylabel("test accuracy (%)")
+        ax.grid(True, axis="both")
+        ax.legend(loc="lower right", title=f"{res['model']}, {len(res['seeds'])} splits: mean ± std",
+                  title_fontsize=7)
+        return plotstyle.save(fig, out / "rate_accuracy", ("png", "pdf"))
 
 
 def write_outputs(res: dict, out: Path) -> None:

@@ -45,11 +45,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                     "(weight_fetch_axil.v/.json and the C header tans_fetch_regs.h)")
     ap.add_argument("--max-burst", type=int, default=16, help="--fetch: AXI burst length in beats")
     ap.add_argument("--fifo-depth", type=int, default=64, help="--fetch: read-data FIFO depth in words")
+    ap.add_argument("--max-tuple", type=int, help="--fetch: most weights per decoded symbol the dequantizer "
+                    "unpacks (tuple coding, 1..4; default 1, or what --for's model needs)")
+    ap.add_argument("--codebook-depth", type=int, help="--fetch: entries of the dequantizer's codebook memory "
+                    "(a power of two; 0: zero points only; default 0, or what --for's model needs)")
+    ap.add_argument("--level-bits", type=int, help="--fetch: width of a weight / codebook level, 8 or 16 "
+                    "(default 8, or 16 when --for's model has a wider level)")
     ap.add_argument("--out", type=Path, default=Path("build"), help="output directory")
     ap.add_argument("--prefix", default="", help="prefix of every generated module name (and of the "
                     "output files), so two configurations can live in one design: --prefix a_ "
                     "gives module a_tans_decoder in a_tans_decoder.v")
     ap.add_argument("--synth", choices=("ice40", "ecp5"), help="synthesize, place and route")
+    ap.add_argument("--estimate", action="store_true", help="print the decoder core's estimated LUT4/FF/BRAM "
+                    "per family (a model fitted to the measured synthesis sweep) instead of building")
     ap.add_argument("--board", choices=BOARDS, help="build the demo bitstream for a board")
     ap.add_argument("--seed", type=int, default=1, help="nextpnr placement seed (the first one)")
     ap.add_argument("--seeds", type=int, default=1, help="place and route this many seeds; report the best")
@@ -118,7 +126,7 @@ def describe_fetch(top, prefix: str = "") -> dict:
     from hw.fetch.dequant import weight_beat
     from hw.fetch.descriptor import DESCRIPTOR
 
-    p, max_burst, fifo_depth = top.params, top.max_burst, top.fifo_depth
+    p, max_burst, fifo_depth, dq = top.params, top.max_burst, top.fifo_depth, top.dq
     status = {name: {"dir": "out" if member.flow == wiring.Out else "in", "width": Shape.cast(member.shape).width}
               for name, member in top.signature.members.items()
               if member.is_port and name not in ("desc_in", "m_axi", "weights")}
@@ -126,25 +134,48 @@ def describe_fetch(top, prefix: str = "") -> dict:
         "module": module_name(prefix, FETCH_TOP),
         "core_params": p.to_dict(),
         "fetch_params": {"max_burst": max_burst, "fifo_depth": fifo_depth, "queue_depth": top.queue_depth,
-                         "axi_data_bits": p.word_bits, "axi_addr_bits": 32},
-        "ports": {"desc_in": layout_doc(DESCRIPTOR), "weights": layout_doc(weight_beat(p.units)),
+                         "axi_data_bits": p.word_bits, "axi_addr_bits": 32, **dq.to_dict()},
+        "ports": {"desc_in": layout_doc(DESCRIPTOR), "weights": layout_doc(weight_beat(p.units, dq)),
                   "status": status},
         "error_codes": {e.name: int(e) for e in FetchErrorCode},
         "note": "m_axi__*: AXI4 read channels (AR, R), master; desc_in/weights: valid/ready streams",
     }
 
 
+def dequant_for(model: Path) -> tuple[dict[str, int], str]:
+    """The dequantizer parameters a model's tensors need (tuple size, codebook depth, level width)."""
+    from hw.fetch.image import codebook_entries
+    from sw import container as ctr
+    from sw.tans import format as fmt
+
+    n, depth, wide = 1, 0, False
+    for t in ctr.read(model).tensors:
+        if t.kind != fmt.KIND_TANS or t.size == 0:
+            continue
+        ent = codebook_entries(t)
+        if ent is not None:
+            n = max(n, t.tuple_size)
+            depth = max(depth, 1 << max(0, (ent.shape[0] - 1).bit_length()))
+            wide = wide or bool(ent.size and (ent.min() < -128 or ent.max() > 127))
+    why = (f"dequantizer: tuples of up to {n}, codebook depth {depth}, {16 if wide else 8}-bit levels "
+           "(the model's codebook and tuple-coded tensors)")
+    return {"max_tuple": n, "codebook_depth": depth, "level_bits": 16 if wide else 8}, why
+
+
 def write_fetch(p: DecoderParams, out: Path, prefix: str = "", max_burst: int = 16,
-                fifo_depth: int = 64, axil: bool = False) -> Path:
+                fifo_depth: int = 64, axil: bool = False, dq=None) -> Path:
     """Write <prefix>weight_fetch.v and .json into `out`; with `axil`, the path behind its
-    AXI4-Lite register block as <prefix>weight_fetch_axil.v/.json plus tans_fetch_regs.h."""
+    AXI4-Lite register block as <prefix>weight_fetch_axil.v/.json plus tans_fetch_regs.h.
+    `dq` (hw.fetch.dequant.DequantParams): codebook / tuple support; None: zero points only."""
+    from hw.fetch.dequant import PLAIN
     from hw.fetch.regs import REGISTERS, WeightFetchAxiLite, c_header
     from hw.fetch.top import WeightFetch
 
+    dq = PLAIN if dq is None else dq
     name = module_name(prefix, FETCH_TOP + ("_axil" if axil else ""))
     try:
-        core = WeightFetch(p, max_burst, fifo_depth)
-        top = WeightFetchAxiLite(p, max_burst, fifo_depth) if axil else core
+        core = WeightFetch(p, max_burst, fifo_depth, dq=dq)
+        top = WeightFetchAxiLite(p, max_burst, fifo_depth, dq=dq) if axil else core
         if axil:
             core._MustUse__silence = True      # only described (its ports), not converted
     except ValueError as e:
@@ -231,16 +262,36 @@ def main(argv: list[str] | None = None) -> int:
         kw = {**DEFAULTS, **chosen, "word_bits": word_bits}
         p = DecoderParams.from_states(kw["states"], symbol_bits=kw["symbol_bits"], lanes=kw["lanes"],
                                       units=kw["units"], word_bits=kw["word_bits"])
+        if args.estimate:
+            from hw.estimate import report as estimate_report
+            print(estimate_report(p, fetch=args.fetch))
+            return 0
         if args.fetch:
-            if args.synth or args.board:
-                raise ParamError("--synth and --board build the decoder core, not --fetch")
-            v = write_fetch(p, args.out, args.prefix, args.max_burst, args.fifo_depth, args.axil)
+            if args.board:
+                raise ParamError("--board builds the decoder core's demo, not --fetch")
+            from hw.fetch.dequant import DequantParams
+            dkw = {"max_tuple": 1, "codebook_depth": 0, "level_bits": 8}
+            if args.model is not None:
+                need, line = dequant_for(args.model)
+                print(f"hw.build --for {args.model}: {line}")
+                dkw.update(need)
+            dkw.update({k: getattr(args, k) for k in dkw if getattr(args, k) is not None})
+            try:
+                dq = DequantParams(**dkw)
+            except ValueError as e:
+                raise ParamError(str(e)) from None
+            v = write_fetch(p, args.out, args.prefix, args.max_burst, args.fifo_depth, args.axil, dq)
         else:
             v = write_core(p, args.out, args.prefix)
         print(f"wrote {v} and {v.with_suffix('.json')} ({json.dumps(p.to_dict())})")
         if args.synth:
-            from hw.synth import summary, synthesize
-            report = synthesize(p, args.synth, args.out / args.synth, seed=args.seed, seeds=args.seeds)
+            from hw.synth import summary, synthesize, synthesize_fetch
+            if args.fetch:
+                report = synthesize_fetch(p, args.synth, args.out / args.synth, seed=args.seed,
+                                          seeds=args.seeds, max_burst=args.max_burst,
+                                          fifo_depth=args.fifo_depth, axil=args.axil)
+            else:
+                report = synthesize(p, args.synth, args.out / args.synth, seed=args.seed, seeds=args.seeds)
             print(summary(report))
             print(f"wrote {args.out / args.synth / 'report.json'}")
         if args.board:

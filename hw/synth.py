@@ -109,16 +109,47 @@ def synthesize(p: DecoderParams, fam_name: str, out: Path, seed: int = 1, seeds:
     With `seeds` > 1, place and route runs with seeds seed..seed+seeds-1 (placement noise moves
     Fmax by several percent); the report gives the best, the median and every run.
     """
+    ram = family(fam_name).ram
+    return _synthesize(lambda: TansDecoder(p, ram=ram), "tans_decoder", p, fam_name, out, seed, seeds,
+                       extra={"ram": ram}, what="the core")
+
+
+#: the fetch path's harness on a UP5K: one flip-flop per port bit (624 at P=1) does not fit
+#: beside the path's own 3100 LUT4, so inputs share a 64-bit chain and outputs are XOR-folded
+FETCH_NARROW = {"ice40": 64, "ecp5": None}
+
+
+def synthesize_fetch(p: DecoderParams, fam_name: str, out: Path, seed: int = 1, seeds: int = 1,
+                     max_burst: int = 16, fifo_depth: int = 64, axil: bool = False) -> dict:
+    """The same for the whole weight-fetch path (AXI reader, descriptor queue, decoder core,
+    CRC, dequantizer; with `axil`, behind its AXI4-Lite register block). Its memories are
+    generic Amaranth memories, mapped to the family's block RAMs by yosys' memory inference."""
+    from hw.fetch.regs import WeightFetchAxiLite
+    from hw.fetch.top import WeightFetch
+
+    def make():
+        cls = WeightFetchAxiLite if axil else WeightFetch
+        return cls(p, max_burst=max_burst, fifo_depth=fifo_depth)
+    top = "weight_fetch_axil" if axil else "weight_fetch"
+    narrow = FETCH_NARROW.get(fam_name)
+    return _synthesize(make, top, p, fam_name, out, seed, seeds, what="the fetch path", narrow=narrow,
+                       extra={"harness_narrow": narrow, "ram": "generic (yosys memory inference)",
+                              "fetch_params": {"max_burst": max_burst, "fifo_depth": fifo_depth,
+                                               "axil": axil}})
+
+
+def _synthesize(make, top: str, p: DecoderParams, fam_name: str, out: Path, seed: int, seeds: int,
+                extra: dict, what: str, narrow: int | None = None) -> dict:
+    """Synthesize `make()` alone for resources and inside the serial harness for Fmax."""
     fam = family(fam_name)
     out.mkdir(parents=True, exist_ok=True)
-    core_v = out / "tans_decoder.v"
-    ram = fam.ram
-    core_v.write_text(verilog.convert(TansDecoder(p, ram=ram), name="tans_decoder"))
+    core_v = out / f"{top}.v"
+    core_v.write_text(verilog.convert(make(), name=top))
     harness_v = out / "harness.v"
-    harness_v.write_text(verilog.convert(SerialHarness(p, ram=ram), name="harness"))
+    harness_v.write_text(verilog.convert(SerialHarness(make=make, narrow=narrow), name="harness"))
 
-    t = step(f"yosys {fam.synth}: core resources")
-    res = count_cells(synth_stat(core_v, "tans_decoder", fam, out, "core"), fam)
+    t = step(f"yosys {fam.synth}: {what}'s resources")
+    res = count_cells(synth_stat(core_v, top, fam, out, "core"), fam)
     print(f"[hw.synth]   done in {time.monotonic() - t:.0f} s", file=sys.stderr)
     t = step(f"yosys {fam.synth}: harness for place and route")
     synth_stat(harness_v, "harness", fam, out, "harness")
@@ -140,12 +171,12 @@ def synthesize(p: DecoderParams, fam_name: str, out: Path, seed: int = 1, seeds:
             pnr = rep
     got = sorted(v for v in by_seed.values() if v)
     report = {
-        "family": fam.name, "part": fam.part, "params": p.to_dict(), "ram": ram, **res,
+        "family": fam.name, "part": fam.part, "top": top, "params": p.to_dict(), **extra, **res,
         "fmax_mhz": got[-1] if got else None,
         "fmax_median_mhz": got[len(got) // 2] if got else None,
         "fmax_by_seed": by_seed, "target_mhz": fam.target_mhz,
         "harness_utilization": {k: v for k, v in pnr.get("utilization", {}).items() if v.get("used")},
-        "note": "luts/ffs/brams: the core alone (yosys stat); fmax: the core in a serial I/O "
+        "note": f"luts/ffs/brams: {what} alone (yosys stat); fmax: {what} in a serial I/O "
                 "harness after nextpnr place and route (best over the seeds in fmax_by_seed)",
     }
     (out / "report.json").write_text(json.dumps(report, indent=2))

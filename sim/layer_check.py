@@ -101,12 +101,19 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdout.flush()
         os.dup2(stdout, 1)
         os.close(stdout)
-    if args.json:
-        print(json.dumps(r, indent=2))
-    else:
-        for row in r["layers"]:
-            print(f"{row['tensor']}: {row['symbols']} symbols "
-                  f"{'bit-exact' if row['bit_exact'] else 'DIFFERS'} ({row['cycles']} cycles)")
+    try:
+        if args.json:
+            print(json.dumps(r, indent=2))
+        else:
+            for row in r["layers"]:
+                print(f"{row['tensor']}: {row['symbols']} symbols "
+                      f"{'bit-exact' if row['bit_exact'] else 'DIFFERS'} ({row['cycles']} cycles, "
+                      f"{row['symbols'] / max(1, row['cycles']):.2f} symbols/cycle)")
+        sys.stdout.flush()
+    except BrokenPipeError:          # `... | head -1`: stop quietly
+        from sw.cli.main import quiet_broken_stdout
+        quiet_broken_stdout()
+        return 1
     return 0 if r["bit_exact"] else 1
 
 

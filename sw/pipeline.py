@@ -13,7 +13,7 @@ from sw.methods.qat import Trainer, TrainConfig
 
 
 def run_pipeline(out_dir: str | Path, cfg: TrainConfig | None = None, progress: bool = True,
-                 log=print, plots: bool = True, hardware: bool = True) -> dict:
+                 log=print, plots: bool = True, hardware: bool = True, plot_formats=None) -> dict:
     """Run every step into `out_dir`; returns the end-to-end summary (also written as summary.json)."""
     import json
     cfg = cfg or TrainConfig()
@@ -22,7 +22,7 @@ def run_pipeline(out_dir: str | Path, cfg: TrainConfig | None = None, progress: 
     ckpt, model_path = out / "model.ckpt", out / "model.tans"
     t0 = time.time()
     log(f"[1/5] training {cfg.model} on {cfg.data}: float baseline, entropy-driven QAT, fine-tuning "
-        f"(target {cfg.target_kb} KB)" if cfg.target_kb else
+        f"(target {cfg.target_kb} KiB)" if cfg.target_kb else
         f"[1/5] training {cfg.model} on {cfg.data}: float baseline, entropy-driven QAT, fine-tuning "
         f"(target {cfg.target_bits_per_weight} bits/weight)")
     trainer = Trainer(cfg, ckpt, progress=progress, log=log)
@@ -37,12 +37,12 @@ def run_pipeline(out_dir: str | Path, cfg: TrainConfig | None = None, progress: 
     log(format_table(summ))
     files = [str(ckpt), str(model_path)]
     if plots:
-        files += plot(summ, out / "plots")
+        files += plot(summ, out / "plots", *([plot_formats] if plot_formats else []))
     hw = None
     if hardware:
         log("[5/5] hardware: decoding every coded layer back to back in one Verilated decoder core "
             "and comparing every symbol with the golden decoder (python -m sim.layer_check)")
-        hw = hardware_check(model_path)
+        hw = hardware_check(model_path, out / "hardware_check.log")
     summary = {
         "model": cfg.model, "data": cfg.data, "train_examples": len(trainer.data.x_train),
         "test_examples": len(trainer.data.x_test),
@@ -85,11 +85,12 @@ def format_summary(s: dict) -> str:
     ])
 
 
-def hardware_check(model_path: Path) -> dict:
+def hardware_check(model_path: Path, log_path: Path | None = None) -> dict:
     """Run the hardware check through its documented entry point, `python -m sim.layer_check MODEL --json`.
 
     A subprocess rather than an import: `sw` never imports `sim` (the simulation side depends on
-    the software side, not the other way round).
+    the software side, not the other way round). The simulator's log (build and cocotb) is kept
+    off the terminal; when the check fails it is written to `log_path` and the error names it.
     """
     import json
     import subprocess
@@ -98,7 +99,12 @@ def hardware_check(model_path: Path) -> dict:
                           capture_output=True, text=True)
     if proc.returncode != 0:
         lines = (proc.stderr.strip() or proc.stdout.strip() or "no output").splitlines()
-        raise RuntimeError(f"the hardware check failed: {lines[-1]}")
+        where = ""
+        if log_path is not None:
+            text = (proc.stdout + "\n" + proc.stderr).encode()
+            atomic_write(log_path, lambda f: f.write(text))
+            where = f" (simulator log: {log_path})"
+        raise RuntimeError(f"the hardware check failed: {lines[-1]}{where}")
     return json.loads(proc.stdout)
 
 

@@ -110,3 +110,17 @@ def test_stats_count_a_version1_file_in_its_own_layout():
     c = ct.read(path)
     assert sum(t.stats()["total_bits"] for t in c.tensors) == 8 * records
     assert sum(ct.record_bits(t, 2) for t in c.tensors) < 8 * records     # the same tensors in 2.0
+
+
+def test_codebook_levels_round_trip_and_bad_widths():
+    """Codebook levels (FORMAT.md 2.3c): narrowest two's-complement width, exact back; width 0 or 17 refused."""
+    from sw.container.compact import decode_levels, encode_levels, level_bits
+    for lv in ([0], [-1, 0, 1], [-32768, 32767], [-5, -3, 0, 3, 5], [127, -128], [128]):
+        data = encode_levels(np.array(lv))
+        assert data[0] == level_bits(np.array(lv))
+        back, pos = decode_levels(data + b"x", 0, len(lv), "t")
+        assert back.tolist() == lv and pos == len(data)
+    assert level_bits(np.array([127, -128])) == 8 and level_bits(np.array([128])) == 9
+    for bad in (b"\x00", b"\x11" + bytes(8), b"\x10\x01"):
+        with pytest.raises(FormatError):
+            decode_levels(bad, 0, 2, "t")

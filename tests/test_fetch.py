@@ -38,12 +38,63 @@ def demo() -> Path:
 
 
 _cache: dict[str, dict] = {}
+_pools: list = []
+
+#: the testbench runs (configurations) of this module, by key; "crc" adds its flips (crc_flip_sample)
+RUNS: dict[str, dict] = {
+    "random": dict(ar_pause=0.3, r_pause=0.3, out_stall=0.25, seed=7),
+    "corrupt": dict(corrupt=[0], seed=3, r_pause=0.1),
+    "crc": dict(seed=16),
+    "full": {},
+    "b1": dict(bytes_per_cycle=1),
+    "b2": dict(bytes_per_cycle=2),
+}
+#: which runs each test reads
+USES = {
+    "test_random_latency_and_backpressure": ["random"],
+    "test_corrupted_tensor_flags_error_and_next_runs": ["corrupt"],
+    "test_crc_flags_every_flipped_bit": ["crc"],
+    "test_compute_bound_throughput": ["full"],
+    "test_bandwidth_bound_utilization": ["b1"],
+    "test_model_agrees_with_rtl[1]": ["b1"], "test_model_agrees_with_rtl[2]": ["b2"],
+    "test_model_agrees_with_rtl[8]": ["full"],
+    "test_rtl_speedup_over_int8_matches_compression": ["b1"],
+}
 
 
-def run(demo: Path, key: str, **cfg) -> dict:
-    """Run the testbench once per configuration in this session."""
+def run_config(demo: Path, key: str) -> dict:
+    """The testbench configuration of run `key`."""
+    return {**RUNS[key], **({"crc_flips": crc_flip_sample(demo)} if key == "crc" else {})}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _side_by_side(demo: Path, request):
+    """Build the path once, then start the runs the selected tests need, two at a time (each in
+    its own process: cocotb's runner sets environment variables)."""
+    from conftest import JobPool, fetch_run_one_build_at_a_time
+    from sim.tb.build_fetch import build
+    wanted = {item.name for item in request.session.items if item.module is request.module}
+    keys = [k for k in RUNS if any(k in USES.get(name, ()) for name in wanted)]
+    if not keys or not __import__("shutil").which("verilator"):
+        yield
+        return
+    build(PARAMS, BUILD)                 # once: the runs then find it up to date
+    pool = JobPool(processes=True)
+    for k in keys:
+        pool.submit(k, fetch_run_one_build_at_a_time, str(BUILD.parent / "fetch_p4.lock"), demo, PARAMS, BUILD,
+                    **run_config(demo, k))
+    _pools.append(pool)
+    yield
+    _pools.remove(pool)
+    pool.close()
+
+
+def run(demo: Path, key: str) -> dict:
+    """The result of testbench run `key` (RUNS), run once per session."""
     if key not in _cache:
-        _cache[key] = run_fetch_tb(demo, PARAMS, BUILD, **cfg)
+        pool = _pools[0] if _pools else None
+        _cache[key] = (pool.result(key) if pool is not None and key in pool.futures
+                       else run_fetch_tb(demo, PARAMS, BUILD, **run_config(demo, key)))
     return _cache[key]
 
 
@@ -67,7 +118,7 @@ def check_bursts(res: dict) -> None:
 
 def test_random_latency_and_backpressure(demo: Path) -> None:
     """Random AR/R gaps and compute-side stalls: all weights correct, status counters right."""
-    res = run(demo, "random", ar_pause=0.3, r_pause=0.3, out_stall=0.25, seed=7)
+    res = run(demo, "random")
     st = res["status"]
     assert st["layers_done"] == len(res["layers"]) == 3
     assert st["layers_failed"] == 0 and st["error"] == 0 and st["bus_error"] == 0
@@ -94,7 +145,7 @@ def test_corrupted_tensor_flags_error_and_next_runs(demo: Path) -> None:
                     bytes(mem[d.addr + d.table_bytes:d.addr + d.total_bytes]), t.coded.payload_bits)
     with pytest.raises(FormatError):       # the damage is real: the golden decoder rejects it
         decode(damaged)
-    res = run(demo, "corrupt", corrupt=[0], seed=3, r_pause=0.1)
+    res = run(demo, "corrupt")
     st = res["status"]
     assert [l["error"] for l in res["layers"]] == [1, 0, 0]
     assert [l["crc_error"] for l in res["layers"]] == [1, 0, 0]
@@ -128,7 +179,7 @@ def test_crc_flags_every_flipped_bit(demo: Path) -> None:
     bytes) raises the CRC error on that tensor's last beat, and the next descriptor runs; the
     undamaged model in the same run raises none (checked inside the testbench)."""
     flips = crc_flip_sample(demo)
-    res = run(demo, "crc", crc_flips=flips, seed=16)
+    res = run(demo, "crc")
     st = res["status"]
     n = 3 + len(flips)
     assert len(res["layers"]) == st["layers_done"] == n
@@ -149,7 +200,7 @@ def test_compute_bound_throughput(demo: Path) -> None:
 
 def test_bandwidth_bound_utilization(demo: Path) -> None:
     """A bus supplying 1 byte/cycle stays >= 90% busy while the first coded layer streams."""
-    res = run(demo, "b1", bytes_per_cycle=1)
+    res = run(demo, "b1")
     from sim.fetch_bench import utilization
 
     lay = res["layers"][0]
@@ -166,7 +217,7 @@ def test_model_agrees_with_rtl(demo: Path, b: int) -> None:
     from sim.system import analyse
 
     key = {1: "b1", 8: "full"}.get(b, f"b{b}")
-    res = run(demo, key, **({} if b == 8 else {"bytes_per_cycle": b}))
+    res = run(demo, key)
     rep = analyse(demo, b, PARAMS.units)
     model = rep["total"]["compressed"]["cycles"]
     assert abs(model - res["cycles"]) <= 0.05 * res["cycles"], (model, res["cycles"])
@@ -181,7 +232,7 @@ def test_rtl_speedup_over_int8_matches_compression(demo: Path, tmp_path: Path, m
     """
     from sim.fetch_bench import as_int8
 
-    packed = run(demo, "b1", bytes_per_cycle=1)
+    packed = run(demo, "b1")
     monkeypatch.chdir(tmp_path)
     plain = run_fetch_tb(as_int8(demo, Path("int8.tans")), PARAMS, BUILD, bytes_per_cycle=1)
     assert plain["total_bytes"] >= plain["total_weights"]          # really 8 bits per weight

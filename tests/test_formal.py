@@ -33,30 +33,83 @@ def tools() -> None:
         pytest.fail(str(e))
 
 
+def _jobs() -> dict[str, tuple]:
+    """Every solver run of this module: test id -> (design factory, name, depth, mode)."""
+    jobs = {}
+    for case in CASES:
+        u, w, ahead, depth = case
+        jobs[f"test_bitbuffer_contract[{_id(case)}]"] = (
+            lambda u=u, w=w, a=ahead: BitBufferSpec(spec_params(u, w), a), "bitbuffer", depth, "bmc")
+    for case in CASES[:2]:
+        u, w, ahead, depth = case
+        jobs[f"test_bitbuffer_contract_is_reachable[{_id(case)}]"] = (
+            lambda u=u, w=w, a=ahead: BitBufferSpec(spec_params(u, w), a), "cover", depth, "cover")
+    jobs["test_bitbuffer_overpromise_is_caught"] = (
+        lambda: BitBufferSpec(spec_params(1, 8), 3, promise=4), "bitbuffer", 14, "bmc")
+    for case in SCHEDULE_CASES:
+        u, lanes, depth = case
+        for test, name, mode in (("test_schedule_matches_model", "schedule", "bmc"),
+                                 ("test_schedule_model_is_reachable", "cover", "cover")):
+            jobs[f"{test}[{_sid(case)}]"] = (lambda u=u, n=lanes: ScheduleSpec(schedule_params(u, n)), name, depth, mode)
+    for case in TABLE_CASES:
+        k, ram, depth = case
+        for test, name, mode in (("test_table_checks_match_model", "table", "bmc"),
+                                 ("test_table_model_is_reachable", "cover", "cover")):
+            jobs[f"{test}[{_tid(case)}]"] = (lambda k=k, r=ram: TableSpec(table_params(k), ram=r), name, depth, mode)
+    return jobs
+
+
+def start_early(session, items):
+    """Called by conftest before the first test: the selected solver runs start on one worker
+    thread (each waits on its own sby process) while the other modules' tests run."""
+    try:
+        formal_tools()
+    except FormalToolError:
+        return None                    # the `tools` fixture reports it
+    from conftest import JobPool
+    wanted = {item.name for item in items}
+    tmp = session.config._tmp_path_factory
+    pool = JobPool(processes=False, workers=1)
+    for key, (make, name, depth, mode) in _jobs().items():
+        if key in wanted:
+            pool.submit(key, check, make(), [], name, tmp.mktemp("formal"), depth, mode=mode)
+    return pool
+
+
+@pytest.fixture(scope="module")
+def solved(tools, request):
+    """The solver runs of this module: started early by conftest; what has not started yet gets
+    the machine's workers now."""
+    import conftest
+    pool = conftest.EARLY.get(request.module.__name__)
+    if pool is None:
+        pool = start_early(request.session, [i for i in request.session.items if i.module is request.module])
+        conftest.EARLY[request.module.__name__] = pool
+    pool.widen(conftest.pool_workers())
+    yield pool
+
+
 def _id(case: tuple[int, int, int, int]) -> str:
     return "P{}-W{}-ahead{}-depth{}".format(*case)
 
 
 @pytest.mark.parametrize("case", CASES, ids=_id)
-def test_bitbuffer_contract(tools, tmp_path, case) -> None:
-    units, word_bits, ahead, depth = case
-    r = check(BitBufferSpec(spec_params(units, word_bits), ahead), [], "bitbuffer", tmp_path, depth)
+def test_bitbuffer_contract(solved, request, case) -> None:
+    r = solved.result(request.node.name)
     assert r.passed, f"{r.status}; counterexample in {r.workdir}/engine_0/trace.vcd\n{r.log_tail}"
 
 
 @pytest.mark.parametrize("case", CASES[:2], ids=_id)
-def test_bitbuffer_contract_is_reachable(tools, tmp_path, case) -> None:
+def test_bitbuffer_contract_is_reachable(solved, request, case) -> None:
     """The checked situations occur within the depth: a covered full-width read inside a long
     payload, and the watched bit read at the top of a k-bit field."""
-    units, word_bits, ahead, depth = case
-    r = check(BitBufferSpec(spec_params(units, word_bits), ahead), [], "cover", tmp_path, depth,
-              mode="cover")
+    r = solved.result(request.node.name)
     assert r.passed, f"unreached cover statements:\n{r.log_tail}"
 
 
-def test_bitbuffer_overpromise_is_caught(tools, tmp_path) -> None:
+def test_bitbuffer_overpromise_is_caught(solved, request) -> None:
     """Checking a lookahead one cycle longer than the buffer was built for finds a short read."""
-    r = check(BitBufferSpec(spec_params(1, 8), 3, promise=4), [], "bitbuffer", tmp_path, 14)
+    r = solved.result(request.node.name)
     assert r.status == "FAIL", r.log_tail
 
 
@@ -69,17 +122,15 @@ def _sid(case: tuple[int, int, int]) -> str:
 
 
 @pytest.mark.parametrize("case", SCHEDULE_CASES, ids=_sid)
-def test_schedule_matches_model(tools, tmp_path, case) -> None:
-    units, lanes, depth = case
-    r = check(ScheduleSpec(schedule_params(units, lanes)), [], "schedule", tmp_path, depth)
+def test_schedule_matches_model(solved, request, case) -> None:
+    r = solved.result(request.node.name)
     assert r.passed, f"{r.status}; counterexample in {r.workdir}/engine_0/trace.vcd\n{r.log_tail}"
 
 
 @pytest.mark.parametrize("case", SCHEDULE_CASES, ids=_sid)
-def test_schedule_model_is_reachable(tools, tmp_path, case) -> None:
+def test_schedule_model_is_reachable(solved, request, case) -> None:
     """Within the depth: the last group of a two-round tensor and a partial round's first group."""
-    units, lanes, depth = case
-    r = check(ScheduleSpec(schedule_params(units, lanes)), [], "cover", tmp_path, depth, mode="cover")
+    r = solved.result(request.node.name)
     assert r.passed, f"unreached cover statements:\n{r.log_tail}"
 
 
@@ -93,15 +144,13 @@ def _tid(case: tuple[int, bool, int]) -> str:
 
 
 @pytest.mark.parametrize("case", TABLE_CASES, ids=_tid)
-def test_table_checks_match_model(tools, tmp_path, case) -> None:
-    log2_states, ram, depth = case
-    r = check(TableSpec(table_params(log2_states), ram=ram), [], "table", tmp_path, depth)
+def test_table_checks_match_model(solved, request, case) -> None:
+    r = solved.result(request.node.name)
     assert r.passed, f"{r.status}; counterexample in {r.workdir}/engine_0/trace.vcd\n{r.log_tail}"
 
 
 @pytest.mark.parametrize("case", TABLE_CASES, ids=_tid)
-def test_table_model_is_reachable(tools, tmp_path, case) -> None:
+def test_table_model_is_reachable(solved, request, case) -> None:
     """Within the depth: a judged bad table, and a good one (or a read of a loaded entry)."""
-    log2_states, ram, depth = case
-    r = check(TableSpec(table_params(log2_states), ram=ram), [], "cover", tmp_path, depth, mode="cover")
+    r = solved.result(request.node.name)
     assert r.passed, f"unreached cover statements:\n{r.log_tail}"

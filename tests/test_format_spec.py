@@ -79,7 +79,7 @@ def spec_fields(data, p, n, width):
 def spec_read(data):
     assert data[:8] == b"\x89TANS\r\n\x1a"
     major, minor, n_t, meta_len = struct.unpack_from("<HHII", data, 8)
-    assert (major, minor) in ((1, 0), (2, 0))
+    assert (major, minor) in ((1, 0), (2, 0), (2, 1))
     o = 20 + meta_len
     meta = json.loads(data[20:o])
     assert struct.unpack_from("<I", data, o)[0] == zlib.crc32(data[:o])
@@ -115,13 +115,20 @@ def spec_read(data):
         else:
             shape = tuple(var() for _ in range(ndim))
         lane_axis, quant = get("bB")
-        zp, step_axis, steps = 0, -1, None
+        zp, step_axis, steps, bins, levels = 0, -1, None, 0, None
+        assert quant != 3 or (major, minor) == (2, 1)
         if quant == 1:
             if major == 1:
-                _bins, zp = get("HH")
+                bins, zp = get("HH")
             else:
-                zp = (var() - 1) // 2
-        if quant in (1, 2):
+                bins = var()
+                zp = (bins - 1) // 2
+        if quant == 3:                       # 2.3c: bins, level_bits, two's-complement levels
+            bins = var()
+            lb = get("B")
+            fields, p = spec_fields(body, p, bins, lb)
+            levels = np.array([v - (1 << lb) if v >= 1 << (lb - 1) else v for v in fields], np.int64)
+        if quant in (1, 2, 3):
             if major == 1:
                 step_axis, n_steps = get("bI")
             else:
@@ -146,6 +153,8 @@ def spec_read(data):
                 payload = body[p:p + (bits + 63) // 64 * 8]
             else:
                 k = get("B")
+                tup = (k >> 4) + 1 if minor == 1 else 1        # 2.3c: tuple size in bits 4-5
+                k &= 15 if minor == 1 else 255
                 lanes, a = var(), var()
                 counts, p = spec_fields(body, p, max(a - 1, 0), k + 1)
                 if a:
@@ -153,7 +162,27 @@ def spec_read(data):
                 bits = var()
                 payload = body[p:p + (bits + 7) // 8]
             p += len(payload)
-            w = np.array(spec_decode(payload, bits, n, lanes, k, counts) if n else [], np.int64)
+            if major == 1:
+                tup = 1
+            if n and tup > 1:                                   # 2.3c: lanes of tuples
+                q, r = divmod(n, lanes)
+                length = [q + (j < r) for j in range(lanes)]
+                start = [j * q + min(j, r) for j in range(lanes)]
+                ntup = [-(-ln // tup) for ln in length]
+                y = spec_decode(payload, bits, sum(ntup), lanes, k, counts)
+                w = np.zeros(n, np.int64)
+                g = 0
+                for j in range(lanes):
+                    for t in range(ntup[j]):
+                        for i in range(tup):
+                            d = (y[g] // bins ** i) % bins
+                            if t * tup + i < length[j]:
+                                w[start[j] + t * tup + i] = d
+                            else:
+                                assert d == 0, "padding digit"
+                        g += 1
+            else:
+                w = np.array(spec_decode(payload, bits, n, lanes, k, counts) if n else [], np.int64)
         elif kind == 1:
             w = np.frombuffer(body, "<i1", n, p).astype(np.int64)
             p += n
@@ -168,7 +197,9 @@ def spec_read(data):
             arr = w.reshape(shape)
         if quant == 1:
             arr = arr - zp
-        if quant in (1, 2):
+        if quant == 3:
+            arr = levels[arr]
+        if quant in (1, 2, 3):
             view = [1] * len(shape)
             if step_axis >= 0:
                 view[step_axis] = -1
@@ -225,3 +256,27 @@ def test_spec_table_matches_library_on_many_tables():
         dec, _ = build_tables(n, k)
         sym, nb, base = spec_table([int(c) for c in n], k)
         assert dec.symbol.tolist() == sym and dec.nb_bits.tolist() == nb and dec.base.tolist() == base
+
+
+@pytest.mark.parametrize("tup", [1, 2, 3, 4])
+def test_spec_decoder_reads_codebook_and_tuples(tup):
+    """Version 2.1 (FORMAT.md 2.3c): codebook levels (a dead zone on a half step, negative and
+    wide levels) and tuple-coded tensors with ragged lane tails, every lane layout, decode from the
+    document's rules alone to the library's values."""
+    from sw import container as ct
+    from sw.container.codebook import dead_zone_levels
+    rng = np.random.default_rng(tup)
+    tensors = []
+    for i, (shape, lanes, axis) in enumerate([((7, 5, 3), 5, 1), ((13,), 3, -1), ((6, 4, 3), 2, 1), ((11, 3), 1, -1)]):
+        idx = rng.integers(0, 5, shape)
+        tensors.append(ct.tans_tensor(f"z{i}", idx, log2_states=7, lanes=lanes, lane_axis=axis, quant=1, bins=5,
+                                      zero_point=2, steps=np.float32([0.5]), tuple_size=tup))
+        steps = rng.uniform(0.01, 0.1, shape[0]).astype(np.float32)
+        levels = dead_zone_levels(5, 1) if i % 2 else np.array([-300, -7, 0, 5, 9000])
+        tensors.append(ct.codebook_tensor(f"c{i}", idx, levels, steps, 0, lanes=lanes, lane_axis=axis,
+                                          log2_states=7, tuple_size=tup))
+    data = ct.to_bytes(ct.Container(tensors))
+    assert struct.unpack_from("<HH", data, 8) == (2, 1)
+    _meta, out = spec_read(data)
+    for t in tensors:
+        assert out[t.name].dtype == np.float32 and np.array_equal(out[t.name], t.values()), t.name

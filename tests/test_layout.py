@@ -14,8 +14,9 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "sw.tans": ("sw.tans",),
     "sw.container": ("sw.tans", "sw.container"),
     "sw.quant": ("sw.quant",),
-    "sw.data": ("sw.data", "sw.container.files"),        # the shared safe file access (regular files only)
-    "sw.models": ("sw.models",),
+    "sw.data": ("sw.data", "sw.container.files", "sw.factory"),  # safe file access; importing user factories
+    "sw.models": ("sw.models", "sw.factory"),
+    "sw.factory": (),                    # the standard library only
     "sw.train": ("sw.train", "sw.data", "sw.models", "sw.container.files"),
     "sw.methods": ("sw.methods", "sw.quant", "sw.train", "sw.container", "sw.tans", "sw.data", "sw.models"),
     "sw.evaluation": ("sw.evaluation", "sw.methods", "sw.quant", "sw.train", "sw.container", "sw.tans",

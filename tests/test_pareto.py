@@ -235,9 +235,112 @@ def test_cli_compress_pareto(tmp_path, capsys):
                "--target-bits-per-weight", "1.2", "--activation-bits", "3", "--calibration", "64", "--json"])
     r = json.loads(capsys.readouterr().out)
     assert rc == 0 and r["activations"] and "accuracy_with_quantized_activations" in r
+    check_activations_and_init_from(tmp_path / "a.tans", r, tmp_path, capsys)
     rc = main(["compress", str(ck), "-o", str(tmp_path / "b.tans"), "--method", "optq", "--activation-bits", "3"])
     assert rc == 1 and "--activation-bits needs" in capsys.readouterr().err
     rc = main(["compress", str(ck), "-o", str(tmp_path / "b.tans"), "--activation-bits", "3"])
     assert rc == 1 and "--activation-bits needs" in capsys.readouterr().err
     rc = main(["compress", str(ck), "-o", str(tmp_path / "b.tans"), "--method", "pareto", "--lam", "0.1"])
     assert rc == 1 and "not --lam" in capsys.readouterr().err
+
+
+# --- evaluate with the file's activation quantizers; retraining from a file (--init-from) -------------
+
+def check_activations_and_init_from(src, r: dict, tmp_path, capsys):
+    """A Pareto file with activation quantizers (`r`: its compress JSON): evaluate applies them;
+    `train --init-from` starts from its integers and bins exactly and keeps the bins."""
+    from sw.retrain import trainer_from_tans
+    assert main(["evaluate", str(src), "--json"]) == 0
+    ev = json.loads(capsys.readouterr().out)
+    assert set(ev["activation_quantizers"]) == {a["module"] for a in r["activations"]}
+    assert ev["decoded_accuracy"] == pytest.approx(r["accuracy_with_quantized_activations"])
+    assert main(["evaluate", str(src)]) == 0
+    assert "activations fake-quantized" in capsys.readouterr().out
+    # retraining starts from the file's integers exactly, with its bins, and keeps them
+    c = ct.read(src)
+    tr = trainer_from_tans(src, tmp_path / "x.ckpt", progress=False, log=lambda *a, **k: None)
+    for n, e in tr.qmodel.export().items():
+        if c[n].kind == fmt.KIND_TANS:
+            assert e["bins"] == c[n].bins and np.array_equal(e["integers"], c[n].integers())
+    rt = tmp_path / "rt.ckpt"
+    assert main(["train", "--init-from", str(src), "-o", str(rt), "--finetune-epochs", "1", "--quiet", "--json"]) == 0
+    res = json.loads(capsys.readouterr().out)
+    assert res["phase"] == "done" and res["init_from"] == str(src)
+    assert main(["compress", str(rt), "-o", str(tmp_path / "rt.tans")]) == 0
+    capsys.readouterr()
+    back = ct.read(tmp_path / "rt.tans")
+    assert {n: back[n].bins for n in tr.qmodel.coded_names()} == {n: c[n].bins for n in tr.qmodel.coded_names()}
+    assert main(["evaluate", str(tmp_path / "rt.tans"), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["exact"] is True
+    assert main(["train", "--init-from", str(tmp_path / "missing.tans"), "-o", str(tmp_path / "y.ckpt")]) == 1
+
+
+@pytest.mark.parametrize("entry, match", [
+    ([1, 2], "not an object"), ({"nope": {"step": 0.1, "levels": 4}}, "no such module"),
+    ({"fc2": {"step": -1.0, "levels": 4}}, "step"), ({"fc2": {"step": float("nan"), "levels": 4}}, "step"),
+    ({"fc2": {"step": 0.1, "levels": 1}}, "levels"), ({"fc2": {"step": 0.1, "levels": 1 << 20}}, "levels"),
+    ({"fc2": {"step": 0.1, "levels": 3.5}}, "levels"), ({"fc2": "x"}, "not an object")])
+def test_activation_quantizers_from_a_file_are_checked(entry, match):
+    from sw.evaluation.activations import quantizers_from_metadata
+    from sw.tans.errors import FormatError
+    net = build_model("lenet5", {"image_size": 8})
+    assert quantizers_from_metadata(None, net) == {}
+    assert quantizers_from_metadata({"fc2": {"step": 0.5, "levels": 4}}, net)["fc2"] == ActivationQuantizer(0.5, 4)
+    with pytest.raises(FormatError, match=match):
+        quantizers_from_metadata(entry, net)
+
+
+# --- the dead-zone quantizer (Eq. 1) -------------------------------------------------------------------
+
+def test_dead_zone_rule_and_its_codebook_record():
+    from sw.methods.deadzone import record
+    from sw.quant import deadzone
+    rng = np.random.default_rng(5)
+    x = torch.from_numpy(rng.normal(0, 2, 4000))
+    for beta in (0.25, 0.5, 1.0, 1.5):
+        j = deadzone.indices(x, beta, 4)
+        a = x.abs()
+        assert torch.all((j == 0) == (a < (1 + beta) / 2))                        # the dead zone
+        assert torch.all(j.abs() <= 4) and torch.all(torch.sign(j[j != 0]) == torch.sign(x[j != 0]))
+        rec = deadzone.reconstruct(j, beta)
+        assert torch.allclose(rec[j != 0].abs(), beta / 2 + j[j != 0].abs().double())
+        inside = (j.abs() < 4) & (j != 0)                                          # nearest level outside the zone
+        assert torch.all((a - rec.abs())[inside].abs() <= 0.5 + 1e-12)
+        step = np.float32(0.0371)
+        t = record("w", j.numpy().reshape(40, 100), np.array([step]), beta, fmt.NO_AXIS, 8, 64)
+        assert np.array_equal(t.levels, deadzone.codebook(beta, 4)[0])       # QAT's export uses the same levels
+        back = ct.from_bytes(ct.to_bytes(ct.Container([t], {})))["w"]
+        assert back.quant == fmt.QUANT_CODEBOOK and back.bins == 9
+        assert np.array_equal(back.symbols(golden=True).reshape(-1), j.numpy() + 4)  # zero-point bin indices
+        want = (rec.numpy() * np.float64(step)).astype(np.float32).reshape(40, 100)
+        assert np.array_equal(back.values(golden=True), want)
+    with pytest.raises(ValueError, match="multiple"):
+        deadzone.grid_of(0.3)
+
+
+def test_dead_zone_points_in_pareto_curves_and_qat_files(tmp_path, capsys):
+    from sw.quant.quantizers import zero_point_quantize
+    torch.manual_seed(2)
+    net = build_model("lenet5", {"image_size": 8})
+    pc = ParetoCurves(net, torch.rand(32, 1, 8, 8), "rtn", prefilter=True, dead_zone=0.5)
+    dz = [p for c in pc.weight_curves.values() for p in c.points if p.config.get("dead_zone")]
+    assert dz and all(p.tensor.quant == fmt.QUANT_CODEBOOK for p in dz)
+    choice, al = pc.pareto(2.0)
+    c, _ = pc.container(choice, {"model": "lenet5", "model_config": {"image_size": 8}})
+    back = ct.from_bytes(ct.to_bytes(c))
+    assert all(np.array_equal(back[n].values(golden=True), pc.weight_curves[n].points[choice[n]].tensor.values())
+               for n in pc.coded)
+    # QAT: the trained reconstruction is Eq. 1's, and its file decodes to it exactly
+    w = torch.linspace(-1, 1, 101)
+    wq, q, step = zero_point_quantize(w, torch.tensor(1.0), 4, dead_zone=0.5)
+    assert torch.allclose(wq[q != 0].abs(), (q[q != 0].abs() + 0.25) * step)
+    ck = tmp_path / "dz.ckpt"
+    assert main(["train", "--data", "sklearn-digits", "--n-train", "200", "--n-test", "50", "--float-epochs", "1",
+                 "--qat-epochs", "1", "--finetune-epochs", "0", "--dead-zone", "0.5", "--target-bits-per-weight", "2",
+                 "--quiet", "-o", str(ck)]) == 0
+    assert main(["compress", str(ck), "-o", str(tmp_path / "dz.tans")]) == 0
+    capsys.readouterr()
+    assert ct.read(tmp_path / "dz.tans")["fc1.weight"].quant == fmt.QUANT_CODEBOOK
+    assert main(["evaluate", str(tmp_path / "dz.tans"), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["exact"] is True
+    assert main(["train", "--data", "sklearn-digits", "--dead-zone", "0.3", "-o", str(tmp_path / "bad.ckpt")]) == 1

@@ -101,8 +101,10 @@ def test_report_and_plots(trained, tmp_path):
     assert s["total_bytes"] == (d / "m.tans").stat().st_size
     assert "fc1.weight" in format_table(s)
     files = plot(s, tmp_path / "plots")
+    assert sorted(f.rsplit(".", 1)[1] for f in files) == ["pdf", "pdf", "png", "png"]
     for f in files:
-        assert open(f, "rb").read(8) == b"\x89PNG\r\n\x1a\n"
+        assert open(f, "rb").read(8) == b"\x89PNG\r\n\x1a\n" if f.endswith(".png") else \
+            open(f, "rb").read(5) == b"%PDF-"
 
 
 def test_post_training_compression_of_a_user_module(tmp_path):

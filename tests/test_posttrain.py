@@ -237,8 +237,16 @@ def test_rate_search_meets_the_target(cerwu_points, target):
     bits = coded_layer_bits(c, pt.coded)            # the actual records, every byte of each counted
     assert info["coded_bits"] == bits
     assert info["coded_bits_per_weight"] == pytest.approx(bits / n)
-    assert target * 0.95 <= bits / n <= target          # hull points of this small model are coarse at 3 bits
+    assert bits / n <= target
     assert info["lam"] is not None and info["lam"] >= 0
+    # the search itself (before the local search on the joint divergence, which may also give bits back)
+    rounds = pt.refine_rounds
+    try:
+        pt.refine_rounds = 0
+        plain = pt.select(target)[0]
+    finally:
+        pt.refine_rounds = rounds
+    assert target * 0.95 <= pt._bits(plain) / n <= target     # hull points of this small model are coarse at 3 bits
 
 
 def test_rate_search_for_every_method(small_lenet):
@@ -304,6 +312,52 @@ def test_exact_decode_with_the_golden_decoder(cerwu_points):
     assert torch.equal(net(x), ref(x))
 
 
+def test_refinement_on_the_joint_divergence(cerwu_points):
+    """The local search never leaves the budget or raises the whole model's divergence, and the divergence
+    it compares is the one of the container it returns (every coded layer decoded and swapped in)."""
+    pt = cerwu_points
+    n = pt.n_coded_weights()
+    rounds = pt.refine_rounds
+    try:
+        pt.refine_rounds = 0
+        plain = {t: pt.select(t)[0] for t in (0.8, 1.5)}
+    finally:
+        pt.refine_rounds = rounds
+    ref = F.log_softmax(pt._outputs({}), dim=1)
+    for t, before in plain.items():
+        after = pt.select(t)[0]
+        assert pt._bits(after) <= t * n
+        assert pt.joint_divergence(after) <= pt.joint_divergence(before)
+        back = ct.from_bytes(ct.to_bytes(pt.container(t)[0]))
+        state = dict(pt.model.state_dict())          # float edges, as the divergence of `select` has them
+        state.update({x: torch.from_numpy(np.ascontiguousarray(back[x].values(golden=True))) for x in pt.coded})
+        net = build_model("lenet5", {"image_size": 8})
+        net.load_state_dict(state)
+        net.eval()
+        with torch.no_grad():
+            out = net(pt._calib).double()
+        kl = float(F.kl_div(F.log_softmax(out, dim=1), ref, log_target=True, reduction="sum") / len(out))
+        assert pt.joint_divergence(after) == pytest.approx(kl, rel=1e-4, abs=1e-9)
+
+
+def test_optq_grids_reach_low_rates():
+    """OPTQ's error feedback keeps indices away from 0 on coarse grids (the rounding errors pile up in
+    the later columns), so its grids must run far past a few standard deviations to reach low rates."""
+    g = torch.Generator().manual_seed(14)
+    torch.manual_seed(14)
+    w = torch.distributions.StudentT(3.0).sample((128, 128)) * 0.05
+    x = torch.randn(256, 128, generator=g) @ (torch.eye(128) + 0.3 * torch.randn(128, 128, generator=g))
+    lin = nn.Linear(128, 128, bias=False)
+    with torch.no_grad():
+        lin.weight.copy_(w)
+    net = nn.Sequential(nn.Linear(128, 128), lin, nn.Linear(128, 4))
+    pt = PostTraining(net, x, "optq", allocation="layer", progress=False)
+    grids = [p for p in pt.points["1.weight"] if p.kind == "tans"]
+    lowest = min(p.bits for p in grids) / w.numel()
+    old_range = min(p.bits for p in grids if p.config["step_factor"] <= 6.0) / w.numel()    # the earlier range
+    assert lowest < 0.2 and lowest < old_range / 2, (lowest, old_range)
+
+
 def test_a_layer_whose_coding_does_not_pay_stays_8bit():
     torch.manual_seed(4)
     # one weight: its int8 record (1 byte and a step) is smaller than any tANS record (k-bit state,
@@ -340,7 +394,7 @@ def test_cli_float_only_then_post_training(tmp_path, capsys):
             state["config"]["seed"]) == ("sklearn-digits", 300, 100, 3)
     rc, comp = run_json(capsys, ["compress", str(ck), "-o", str(tmp_path / "m.tans"), "--method", "optq",
                                  "--target-bits-per-weight", "1.5", "--calibration", "64"])
-    assert rc == 0 and 1.5 * 0.95 <= comp["coded_bits_per_weight"] <= 1.5
+    assert rc == 0 and 1.5 * 0.9 <= comp["coded_bits_per_weight"] <= 1.5     # the local search may give bits back
     assert comp["data"] == {"spec": "sklearn-digits", "n_train": 300, "n_test": 100, "seed": 3}
     rc, ev = run_json(capsys, ["evaluate", str(tmp_path / "m.tans")])
     assert rc == 0 and ev["exact"] is None and ev["test_examples"] == 100

@@ -123,3 +123,65 @@ def test_cli_bad_input(args: list[str], demo: Path, tmp_path: Path) -> None:
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error:"), r.stderr
     assert "Traceback" not in r.stderr
+
+
+# --- the compute side (sim/model/compute.py) ---------------------------------------------------
+
+def _rows(rep: dict, scheme: str = "compressed") -> list[dict]:
+    return [dict(r[scheme], name=r["name"]) for r in rep["layers"]]
+
+
+def test_compute_side_keeps_the_fetch_model_as_weight_side(demo: Path) -> None:
+    """With compute for free and every activation on chip, a layer takes its fetch-path cycles (the
+    figures tests/test_fetch.py holds within 5% of the RTL), plus the network input's read."""
+    from sim.model import compute
+    c = ctr.read(demo)
+    rep = analyse(demo, 1, 4)
+    shapes = compute.shapes_of_container(c)
+    assert [s.macs for s in shapes.values()] == [64 * 128, 128 * 64, 64 * 10]       # linear layers of the MLP
+    inf = compute.inference(c, _rows(rep), shapes, compute.Platform("free", 1, 1e12, 1e12))
+    for lay, row in zip(inf["layers"], rep["layers"]):
+        assert lay["weight_cycles"] == row["compressed"]["cycles"] and lay["bound"] == "traffic"
+        assert lay["weight_decode_cycles"] + lay["weight_stall_cycles"] == lay["weight_cycles"]
+    assert inf["cycles"] == rep["total"]["compressed"]["cycles"] + 64        # 64 8-bit inputs at 1 byte/cycle
+    # compute-bound everywhere: ceil(MACs / M) per layer, storage does not matter
+    slow = compute.Platform("slow", 1, 0.5, 1e12)
+    a = compute.inference(c, _rows(rep), shapes, slow)
+    b = compute.inference(c, _rows(rep, "int8"), shapes, slow, "int8")
+    assert a["cycles"] == b["cycles"] == sum(2 * s.macs for s in shapes.values())
+    assert a["compute_bound_layers"] == 3
+    # no buffer: every activation after the input is written to DRAM and read back (8 bits here)
+    spill = compute.inference(c, _rows(rep), shapes, compute.Platform("nobuf", 1, 1e12, 0))
+    assert [l["activation_bytes"] for l in spill["layers"]] == [64, 2 * 128, 2 * 64]
+
+
+def test_scaled_platforms_and_lenet_shapes() -> None:
+    """The paper's Table 2 scaled by arithmetic intensity and activations; LeNet-5's MACs from its shapes."""
+    from sim.model import compute
+    from sw.models.zoo import build_model
+    shapes = compute.layer_shapes(build_model("lenet5", {"image_size": 28}), (1, 28, 28))
+    assert [s.macs for s in shapes] == [6 * 25 * 28 * 28, 16 * 6 * 25 * 10 * 10, 400 * 120, 120 * 84, 84 * 10]
+    assert [s.in_activations for s in shapes] == [784, 6 * 14 * 14, 400, 120, 84]
+    r50 = compute.RESNET50
+    same = compute.scaled_platform("tpu", r50["macs"], r50["weights"], r50["activations"], 13.0)
+    assert same.clock_hz == pytest.approx(1e9) and same.macs_per_cycle == pytest.approx(48e3)
+    assert same.buffer_bytes == pytest.approx(28 * 1024 ** 2)
+    e = compute.scaled_platform("eyeriss", 4e5, 6e4, 2.5e3, 1.0)
+    t = compute.scaled_platform("tpu", 4e5, 6e4, 2.5e3, 1.0)
+    assert t.macs_per_cycle / e.macs_per_cycle == pytest.approx((48e12 / 13e9) / 34.0)
+    assert e.buffer_bytes == pytest.approx(181.5 * 1024 * 2.5e3 / 9.6e6)
+
+
+def test_cli_platform(demo: Path, capsys) -> None:
+    """`--macs-per-cycle` adds the per-layer compute side to the report; a bad value is one error line."""
+    from sim.system import main
+    assert main([str(demo), "-B", "1", "-W", "4", "--macs-per-cycle", "2", "--buffer-bytes", "1024", "--json"]) == 0
+    inf = json.loads(capsys.readouterr().out)["inference"]
+    assert inf["platform"]["macs_per_cycle"] == 2 and inf["speedup_vs_int8"] > 0
+    assert {"cycles", "weight_cycles", "weight_stall_cycles", "activation_cycles", "compute_cycles",
+            "bound"} <= set(inf["compressed"]["layers"][0])
+    assert main([str(demo), "-B", "1", "-W", "4", "--platform", "tpu"]) == 0     # shapes from its 2-d weights
+    assert "inference on tpu" in capsys.readouterr().out
+    assert main([str(demo), "-B", "1", "-W", "4", "--macs-per-cycle", "0"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: --macs-per-cycle") and len(err.strip().splitlines()) == 1

@@ -1,10 +1,12 @@
 """A pin-light wrapper for place-and-route: core inputs from a serial shift chain, outputs shifted out.
 
-The core has far more ports than a UP5K sg48 has pins. Every core input is a flip-flop of a shift
+The core (or the whole fetch path) has far more ports than a UP5K sg48 has pins. Every core input is a flip-flop of a shift
 register fed from one pin, and every output is captured into a loadable shift register read out
 on one pin, so nothing is optimized away and every core path is timed register to register.
 """
 from __future__ import annotations
+
+from collections.abc import Callable
 
 from amaranth import Cat, Module, Signal
 from amaranth.lib import wiring
@@ -23,21 +25,39 @@ def core_ports(core: wiring.Component) -> tuple[list, list]:
 
 
 class SerialHarness(wiring.Component):
-    """Wraps the decoder core between a serial-in and a serial-out shift register."""
+    """Wraps a component (by default the decoder core) between a serial-in and a serial-out
+    shift register; `make` builds any other component, such as the whole fetch path.
 
-    def __init__(self, p: DecoderParams, ram: str = "generic") -> None:
-        self.p = p
-        self.ram = ram
+    `narrow` = n (for wide components on small parts) feeds input bit i from chain bit i mod n
+    and XORs output bits in groups of ceil(outputs/n) (one LUT4 level) before the output shift
+    register, so the harness costs about 2n flip-flops instead of one per port bit.
+    """
+
+    def __init__(self, p: DecoderParams | None = None, ram: str = "generic",
+                 make: Callable[[], wiring.Component] | None = None, narrow: int | None = None) -> None:
+        if make is None:
+            if p is None:
+                raise ValueError("SerialHarness needs decoder parameters or a component factory")
+            make = lambda: TansDecoder(p, ram=ram)   # noqa: E731
+        self.make = make
+        self.narrow = narrow
         super().__init__({"sin": In(1), "sout": Out(1)})
 
     def elaborate(self, platform) -> Module:
         m = Module()
-        m.submodules.core = core = TansDecoder(self.p, ram=self.ram)
+        m.submodules.core = core = self.make()
         ins, outs = core_ports(core)
         flat_in, flat_out = Cat(*ins), Cat(*outs)
-        chain = Signal(len(flat_in))
+        n = self.narrow
+        chain = Signal(len(flat_in) if n is None else min(n, len(flat_in)))
         m.d.sync += chain.eq(Cat(self.sin, chain[:-1]))
-        m.d.comb += flat_in.eq(chain)
+        if n is None:
+            m.d.comb += flat_in.eq(chain)
+        else:
+            m.d.comb += [flat_in[i].eq(chain[i % len(chain)]) for i in range(len(flat_in))]
+            group = -(-len(flat_out) // n)
+            folded = [flat_out[j:j + group].xor() for j in range(0, len(flat_out), group)]
+            flat_out = Cat(*folded)
         shift = Signal(len(flat_out))
         count = Signal(range(len(flat_out) + 1))
         load = Signal()

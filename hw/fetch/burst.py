@@ -3,7 +3,10 @@
 Bursts are `max_burst` beats long except where a run ends or a 4 KiB boundary cuts one.
 A burst is issued only when the read-data FIFO has room for all of it (counting bursts
 still in flight), so RREADY stays high and the data channel never back-pressures the
-memory: several bursts can be outstanding and the bus stays saturated.
+memory: several bursts can be outstanding and the bus stays saturated. The next burst's
+length is computed a cycle ahead into a register (address and count change only when a
+burst or a command is accepted), which keeps the compare-and-subtract chain off the
+ARVALID path: bursts can issue every other cycle, far faster than their beats arrive.
 """
 from __future__ import annotations
 
@@ -46,10 +49,12 @@ class AxiBurstReader(wiring.Component):
         reserved = Signal(range(self.fifo_depth + 1))  # FIFO slots promised to issued bursts
         to_4k = Signal(range(BOUNDARY_4K // self.beat_bytes + 1))
         want = Signal(range(self.max_burst + 1))
-        blen = Signal(range(self.max_burst + 1))
+        nxt = Signal(range(self.max_burst + 1))   # the burst length for the current addr/left
+        blen = Signal(range(self.max_burst + 1))  # nxt, registered
+        fresh = Signal()                          # blen matches the current addr/left
         m.d.comb += to_4k.eq((BOUNDARY_4K - addr[:12]) >> shift)
         m.d.comb += want.eq(Mux(left < self.max_burst, left, self.max_burst))
-        m.d.comb += blen.eq(Mux(to_4k < want, to_4k, want))
+        m.d.comb += nxt.eq(Mux(to_4k < want, to_4k, want))
 
         ax = self.m_axi
         room = Signal()
@@ -60,10 +65,13 @@ class AxiBurstReader(wiring.Component):
             ax.arlen.eq(blen - 1),
             ax.arsize.eq(Const(shift, 3)),
             ax.arburst.eq(BURST_INCR),
-            ax.arvalid.eq((left != 0) & room),
+            ax.arvalid.eq((left != 0) & room & fresh),
             self.cmd.ready.eq(left == 0),
         ]
         ar_fire = ax.arvalid & ax.arready
+        m.d.sync += [blen.eq(nxt), fresh.eq(1)]
+        with m.If(ar_fire | (self.cmd.valid & self.cmd.ready)):
+            m.d.sync += fresh.eq(0)
         with m.If(ar_fire):
             m.d.sync += [addr.eq(addr + (blen << shift)), left.eq(left - blen),
                          self.bursts.eq(self.bursts + 1)]

@@ -31,6 +31,12 @@ Weight stream order (what the compute array receives):
   `hw.fetch.image.expected_stream` computes this order from a container.
 * raw 8-bit tensors: C order of the tensor as stored.
 
+Codebook / tuple-coded tensors (a build with DequantParams not plain): after the table, the
+codebook section's entries are written to the dequantizer's codebook memory (state CODEBOOK,
+one entry per cycle), then the command and payload as above. Each symbol beat carries `nw`, the
+weights each symbol gives: the tuple size, or in a lane's last tuple its tail (descriptor fields
+long_lanes / last_round_* / tail_*; the round count advances on the beat holding lane L-1).
+
 Beats carry P consecutive weights; a beat ends short (`count` < P) at the end of a round
 when L is not a multiple of P, and at the end of a tensor.
 """
@@ -39,14 +45,14 @@ from __future__ import annotations
 import enum
 
 from amaranth import Const, Module, Mux, Signal
-from amaranth.lib import stream, wiring
+from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from sw.tans import format as fmt
 
 from hw.fetch.crc import Crc32
 from hw.fetch.descriptor import DESCRIPTOR
-from hw.fetch.dequant import symbol_beat
+from hw.fetch.dequant import PLAIN, DequantParams, symbol_beat
 from hw.fetch.image import NARROW, WIDE
 from hw.core.layouts import (ErrorCode, command_layout, output_layout, status_layout,
                       table_load_layout, word_layout)
@@ -61,13 +67,19 @@ FetchErrorCode = enum.IntEnum("FetchErrorCode", {**{e.name: int(e) for e in Erro
 class FetchDatapath(wiring.Component):
     """Splits the fetched word stream of each descriptor between decoder and raw bypass."""
 
-    def __init__(self, params: DecoderParams, word_bits: int = 64) -> None:
+    def __init__(self, params: DecoderParams, word_bits: int = 64, dq: DequantParams = PLAIN) -> None:
         if word_bits != 64 or params.word_bits != 64:
             raise ValueError("the fetch datapath is built for a 64-bit bus word and decoder word")
         if 8 % params.units:
             raise ValueError("P (decoder units) must divide 8 for the raw 8-bit bypass")
-        self.params, self.word_bits, self.p = params, word_bits, params.units
+        self.params, self.word_bits, self.p, self.dq = params, word_bits, params.units, dq
+        extra = {} if dq.plain else {
+            "use_cb": Out(1), "cb_we": Out(1),
+            "cb_waddr": Out(max(1, (max(dq.codebook_depth, 2) - 1).bit_length())),
+            "cb_wdata": Out(dq.max_tuple * dq.level_bits),
+        }
         super().__init__({
+            **extra,
             "work": In(stream.Signature(DESCRIPTOR)),
             "words": In(stream.Signature(word_bits)),
             # to / from the decoder core
@@ -77,7 +89,7 @@ class FetchDatapath(wiring.Component):
             "dec_out": In(stream.Signature(output_layout(params))),
             "dec_status": In(status_layout(params)),
             # to the dequantizer
-            "sym": Out(stream.Signature(symbol_beat(self.p))),
+            "sym": Out(stream.Signature(symbol_beat(self.p, 8, dq))),
             "zero_point": Out(8),
             "step": Out(32),
             "layer": Out(8),
@@ -107,7 +119,11 @@ class FetchDatapath(wiring.Component):
         held_valid = Signal()
         saw_done = Signal()            # decoder status.done seen for this command
         last_word = Signal()
-        held_raw = Signal(symbol_beat(P))   # a raw tensor's last beat, held for the CRC verdict
+        held_raw = Signal(symbol_beat(P, 8, self.dq))   # a raw tensor's last beat, held for the CRC verdict
+        dq = self.dq
+        rnd = Signal(32)               # tuple round of the beat being presented (tuple tails)
+        cb_entry = Signal(17)          # codebook entry being written
+        pres_lanes = Signal(data.ArrayLayout(p.lane_bits, P))   # lanes of the presented tANS beat
         # CRC-32 of every word taken from `words` for this descriptor (table, payload, padding)
         m.submodules.crc = crc = Crc32(W)
         crc_bad = Signal()
@@ -143,7 +159,8 @@ class FetchDatapath(wiring.Component):
                 m.d.comb += [self.work.ready.eq(1), crc.clear.eq(1)]
                 with m.If(self.work.valid):
                     m.d.sync += [desc.eq(self.work.payload), first.eq(1), sub.eq(0), entry.eq(0),
-                                 saw_done.eq(0), held_valid.eq(0), held_raw.count.eq(0)]
+                                 saw_done.eq(0), held_valid.eq(0), held_raw.count.eq(0), rnd.eq(0),
+                                 cb_entry.eq(0)]
                     with m.If(self.work.payload.kind == fmt.KIND_TANS):
                         m.d.sync += words_left.eq(self.work.payload.table_bytes >> 3)
                         m.next = "TABLE"
@@ -161,7 +178,41 @@ class FetchDatapath(wiring.Component):
                         m.d.comb += self.words.ready.eq(1)
                         m.d.sync += [sub.eq(0), words_left.eq(words_left - 1)]
                     with m.If(table_last):
-                        m.next = "CMD"
+                        if dq.codebook_depth:
+                            with m.If(desc.cb_entries != 0):
+                                m.next = "CODEBOOK"
+                            with m.Else():
+                                m.next = "CMD"
+                        else:
+                            m.next = "CMD"
+
+            if dq.codebook_depth:
+                with m.State("CODEBOOK"):
+                    # one entry of 2**cb_entry_log2 bytes per cycle into the codebook memory
+                    N, lb = dq.max_tuple, dq.level_bits
+                    wdata = Signal(N * lb)
+                    for e in range(4):
+                        eb = 8 << e                          # entry bits
+                        with m.If(desc.cb_entry_log2 == e):
+                            for k in range(W // eb):
+                                with m.If(sub == k):
+                                    ent = word[k * eb:(k + 1) * eb]
+                                    for wide, w in ((0, 8), (1, 16)):
+                                        with m.If(desc.cb_wide == wide):
+                                            for t in range(N):
+                                                if (t + 1) * w <= eb:
+                                                    m.d.comb += wdata[t * lb:(t + 1) * lb].eq(
+                                                        ent[t * w:(t + 1) * w].as_signed())
+                    cb_last = cb_entry == desc.cb_entries - 1
+                    m.d.comb += [self.cb_we.eq(self.words.valid), self.cb_waddr.eq(cb_entry),
+                                 self.cb_wdata.eq(wdata)]
+                    with m.If(self.words.valid):
+                        m.d.sync += [cb_entry.eq(cb_entry + 1), sub.eq(sub + 1)]
+                        with m.If((sub == (7 >> desc.cb_entry_log2)) | cb_last):
+                            m.d.comb += self.words.ready.eq(1)
+                            m.d.sync += sub.eq(0)
+                        with m.If(cb_last):
+                            m.next = "CMD"
 
             with m.State("CMD"):
                 m.d.comb += [self.dec_cmd.valid.eq(1),
@@ -189,6 +240,15 @@ class FetchDatapath(wiring.Component):
                 with m.If(~held_valid):
                     for k in range(P):
                         m.d.comb += self.sym.payload.data[k].eq(o.symbols[k])
+                    m.d.comb += pres_lanes.eq(o.lanes)
+                    if not dq.plain:          # a beat holding lane L-1 ends its round
+                        ends = Signal()
+                        m.d.comb += ends.eq(0)
+                        for k in range(P):
+                            with m.If((o.count == k + 1) & (o.lanes[k] == desc.lanes - 1)):
+                                m.d.comb += ends.eq(1)
+                        with m.If(self.sym.valid & self.sym.ready & ends):
+                            m.d.sync += rnd.eq(rnd + 1)
                     m.d.comb += [self.sym.payload.count.eq(o.count),
                                  self.sym.valid.eq(self.dec_out.valid & ~o.last),
                                  self.dec_out.ready.eq(Mux(o.last, 1, self.sym.ready))]
@@ -208,6 +268,7 @@ class FetchDatapath(wiring.Component):
                 st = self.dec_status
                 for k in range(P):
                     m.d.comb += self.sym.payload.data[k].eq(held.symbols[k])
+                m.d.comb += pres_lanes.eq(held.lanes)
                 # every word of the region has been taken (words_left = 0) and the CRC register
                 # holds them all: the verdict leaves with the last weight
                 m.d.comb += [self.sym.payload.count.eq(Mux(held_valid, held.count, 0)),
@@ -253,4 +314,15 @@ class FetchDatapath(wiring.Component):
                             pulse_done(0, 0)
                             m.next = "IDLE"
         m.d.comb += self.busy.eq(~fsm.ongoing("IDLE"))
+        if not dq.plain:
+            # weights per symbol: the tuple size, or a lane's tail in its last tuple; raw bytes 1
+            cnt = self.sym.payload.count
+            tans = desc.kind == fmt.KIND_TANS
+            for k in range(P):
+                long = pres_lanes[k] < desc.long_lanes
+                last_round = Mux(long, desc.last_round_long, desc.last_round_short)
+                tail = Mux(long, desc.tail_long, desc.tail_short)
+                m.d.comb += self.sym.payload.nw[k].eq(
+                    Mux(k < cnt, Mux(tans, Mux(rnd == last_round, tail, desc.tuple_size), 1), 0))
+            m.d.comb += self.use_cb.eq(tans & (desc.cb_entries != 0))
         return m

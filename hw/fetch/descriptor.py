@@ -4,7 +4,10 @@ A descriptor tells the fetch path where one weight tensor lives and how to turn 
 weights: one contiguous region of `table_bytes + payload_bytes` bytes at `addr` (the
 decode table then the payload for tANS, just the int8 values for raw layers), the
 decoder parameters, the quantizer zero point, the layer's step (float32 bits) and the
-CRC-32 of the region, which the fetch path checks as it reads.
+CRC-32 of the region, which the fetch path checks as it reads. A codebook or tuple-coded tensor
+(FORMAT.md 2.3c) has a codebook section between table and payload (`cb_bytes`, `cb_entries`
+entries of 2^cb_entry_log2 bytes, each `tuple_size` levels of 8 or 16 bits) and the figures the
+dequantizer needs to drop the padding of short lane tails (sw.container.tuples.tail_counts).
 """
 from __future__ import annotations
 
@@ -35,7 +38,18 @@ class DescriptorLayout(data.StructLayout):
             "step_bits": 32,      # float32 bits of the (first) quantizer step, for compute
             "steps_addr": 32,     # address of per-channel float32 steps (0: per-tensor step)
             "layer": 8,           # tag carried with every output beat
-            "crc": 32,            # CRC-32 (zlib) of the region's table_bytes + payload_bytes bytes
+            "crc": 32,            # CRC-32 (zlib) of the region's table_bytes + cb_bytes + payload_bytes bytes
+            # codebook and tuple coding (FORMAT.md 2.3c); 0 / 1 for a plain tensor
+            "cb_bytes": 20,       # bytes of codebook entries after the table (multiple of 8; 0: none)
+            "cb_entries": 17,     # entries (the table's alphabet): entry s gives symbol s's levels
+            "cb_entry_log2": 2,   # an entry is 2**this bytes
+            "cb_wide": 1,         # 1: 16-bit levels, 0: 8-bit levels
+            "tuple_size": 3,      # N: weights per decoded symbol
+            "long_lanes": 16,     # lanes below this hold one weight more than the others
+            "last_round_long": 32,   # round of a long lane's last tuple
+            "tail_long": 3,          # its valid weights (1..N)
+            "last_round_short": 32,  # the same for the other lanes
+            "tail_short": 3,
         })
 
 
@@ -60,11 +74,21 @@ class Descriptor:
     layer: int
     steps_addr: int = 0
     crc: int = 0         #: zlib.crc32 of the region; the fetch path flags a tensor whose bytes differ
+    cb_bytes: int = 0
+    cb_entries: int = 0
+    cb_entry_log2: int = 0
+    cb_wide: int = 0
+    tuple_size: int = 1
+    long_lanes: int = 0
+    last_round_long: int = 0
+    tail_long: int = 1
+    last_round_short: int = 0
+    tail_short: int = 1
 
     @property
     def total_bytes(self) -> int:
         """Bytes the fetcher reads for this tensor."""
-        return self.table_bytes + self.payload_bytes
+        return self.table_bytes + self.cb_bytes + self.payload_bytes
 
     def pack(self) -> int:
         """The descriptor as an integer in DESCRIPTOR layout (ValueError if a field overflows)."""
@@ -108,7 +132,7 @@ class DescriptorQueue(wiring.Component):
             self.desc_in.ready.eq(both),
             fq.w_en.eq(self.desc_in.valid & both),
             wq.w_en.eq(self.desc_in.valid & both),
-            fq.w_data.eq(Cat(d.addr, (d.table_bytes + d.payload_bytes)[:32])),
+            fq.w_data.eq(Cat(d.addr, (d.table_bytes + d.cb_bytes + d.payload_bytes)[:32])),
             wq.w_data.eq(d.as_value()),
             self.fetch.valid.eq(fq.r_rdy),
             self.fetch.payload.eq(fq.r_data),

@@ -6,6 +6,11 @@ Layout (all addresses relative to `base`, every section starts on a SECTION_ALIG
   each entry a little-endian word of `entry_bytes` (2 = narrow, 4 = wide, see `pack_entry`),
   immediately followed by the payload exactly as in the container (zero-padded to 8 bytes).
   Table and payload are one contiguous region, so the fetcher reads it as one sequential run.
+  A codebook or tuple-coded tensor (FORMAT.md 2.3c) has its codebook between the two: one
+  entry per symbol of the table's alphabet, entry s holding the N signed levels symbol s stands
+  for (level i of the tuple in bits [i·w, (i+1)·w), w = 8, or 16 when a level needs it), each
+  entry 2^e bytes (the smallest power of two that holds N·w bits), zero-padded to 8 bytes
+  (`codebook_bytes`). A zero-point tensor coded in tuples gets one too (levels index - zero point).
 * raw 8-bit tensor: the int8 values in C order, zero-padded to a multiple of 8 bytes.
 * per-channel quantizer steps (float32, when a tensor has more than one step) and float32
   tensors (biases) are placed after the weights for the compute side; the weight path does
@@ -22,6 +27,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from sw import container as ctr
+from sw.container.tuples import tail_counts, tuple_weight_order
 from sw.tans import format as fmt
 
 from hw.fetch.crc import crc32_bytes
@@ -64,6 +70,33 @@ def table_bytes(coded) -> bytes:
     eb = entry_bytes_for(coded.log2_states, coded.alphabet)
     words = [pack_entry(int(s), int(n), int(b), eb) for s, n, b in coded.decode_table().entries()]
     return np.asarray(words, dtype="<u2" if eb == 2 else "<u4").tobytes()
+
+
+def codebook_entries(t: ctr.Tensor) -> np.ndarray | None:
+    """The levels each symbol of a coded tensor stands for, shape (A, N); None for a plain
+    zero-point (or quant 0) tensor, whose dequantizer subtracts the zero point."""
+    n = t.tuple_size
+    if t.quant != fmt.QUANT_CODEBOOK and n == 1:
+        return None
+    levels = t.levels if t.quant == fmt.QUANT_CODEBOOK else np.arange(t.bins, dtype=np.int64) - t.zero_point
+    s = np.arange(t.coded.alphabet, dtype=np.int64)
+    digits = (s[:, None] // (t.bins ** np.arange(n, dtype=np.int64))[None, :]) % t.bins
+    return levels[digits]
+
+
+def codebook_bytes(t: ctr.Tensor) -> tuple[bytes, int, int]:
+    """(codebook section, log2 entry bytes, wide) of a tensor (b"", 0, 0 when it needs none)."""
+    ent = codebook_entries(t)
+    if ent is None:
+        return b"", 0, 0
+    wide = int(ent.size > 0 and (ent.min() < -128 or ent.max() > 127))
+    w = 16 if wide else 8
+    e = max(0, (ent.shape[1] * w // 8 - 1).bit_length())
+    bits = np.zeros(ent.shape[0], dtype=object)
+    for i in range(ent.shape[1]):
+        bits = bits + (((ent[:, i] & ((1 << w) - 1)).astype(object)) << (w * i))
+    blob = b"".join(int(v).to_bytes(1 << e, "little") for v in bits)
+    return blob + bytes(-len(blob) % BEAT_BYTES), e, wide
 
 
 def _align(n: int, a: int) -> int:
@@ -111,13 +144,17 @@ def build_image(c: ctr.Container, base: int = 0, max_lanes: int = (1 << 16) - 1)
             if cd.lanes > max_lanes:
                 raise ValueError(f"tensor {t.name!r}: {cd.lanes} lanes exceed the descriptor's {max_lanes}")
             tab = table_bytes(cd)
-            addr = put(tab + cd.payload)
+            cb, cb_log2, cb_wide = codebook_bytes(t)
+            addr = put(tab + cb + cd.payload)
             zp = t.zero_point if t.quant == fmt.QUANT_ZERO_POINT else 0
+            tails = tail_counts(t.size, cd.lanes, t.tuple_size)
             desc = Descriptor(kind=fmt.KIND_TANS, addr=addr, table_bytes=len(tab),
                               payload_bytes=len(cd.payload), log2_states=cd.log2_states,
                               wide_entries=len(tab) == 4 * cd.states, lanes=cd.lanes,
                               n_symbols=cd.n_symbols, payload_bits=cd.payload_bits,
-                              zero_point=zp, step_bits=step_bits, layer=len(descs))
+                              zero_point=zp, step_bits=step_bits, layer=len(descs),
+                              cb_bytes=len(cb), cb_entries=cd.alphabet if cb else 0, cb_entry_log2=cb_log2,
+                              cb_wide=cb_wide, tuple_size=t.tuple_size, **tails)
         else:
             raw = t.raw.astype(np.int8).tobytes()
             addr = put(raw)
@@ -143,20 +180,20 @@ def build_image(c: ctr.Container, base: int = 0, max_lanes: int = (1 << 16) - 1)
     return Image(base, data, descs, names, extras)
 
 
-def expected_stream(t: ctr.Tensor) -> np.ndarray:
+def expected_stream(t: ctr.Tensor, golden: bool = False) -> np.ndarray:
     """The signed weights of tensor t in the order the fetch path delivers them (golden decode).
 
     tANS tensors: decode-step order (round t gives symbol t of every lane; with lane_axis =
     input channels, L consecutive weights are one position of every input channel);
-    raw 8-bit tensors: C order.
+    tuple-coded tensors: each decode step's tuple gives its (up to N) weights in order (FORMAT.md
+    2.3c, sw.container.tuples.tuple_weight_order); codebook tensors give their levels;
+    raw 8-bit tensors: C order. `golden`: decode with the scalar golden decoder (slow).
     """
-    from sw.tans.lanes import decode_order
-
-    ints = t.integers()
+    ints = t.integers(golden)
     if t.kind != fmt.KIND_TANS:
         return ints.reshape(-1)
     coded_order = ints if t.lane_axis == fmt.NO_AXIS else np.moveaxis(ints, t.lane_axis, 0)
-    return coded_order.reshape(-1)[decode_order(t.coded.n_symbols, t.coded.lanes)]
+    return coded_order.reshape(-1)[tuple_weight_order(t.size, t.coded.lanes, t.tuple_size)]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -26,7 +26,7 @@ from amaranth.lib.wiring import In, Out, connect, flipped
 
 from hw.core.params import DecoderParams
 from hw.fetch.bus import AxiReadSignature
-from hw.fetch.dequant import weight_beat
+from hw.fetch.dequant import PLAIN, DequantParams, weight_beat
 from hw.fetch.descriptor import DESCRIPTOR
 from hw.fetch.export import DESC_WORDS
 from hw.fetch.top import WeightFetch
@@ -102,13 +102,13 @@ class WeightFetchAxiLite(wiring.Component):
     """WeightFetch with its descriptor queue, status and counters behind an AXI4-Lite slave."""
 
     def __init__(self, params: DecoderParams, max_burst: int = 16, fifo_depth: int = 64,
-                 queue_depth: int = 4) -> None:
+                 queue_depth: int = 4, dq: DequantParams = PLAIN) -> None:
         self.params = params
-        self.core_args = (max_burst, fifo_depth, queue_depth)
+        self.core_args = (max_burst, fifo_depth, queue_depth, dq)
         super().__init__({
             "s_axil": In(AxiLiteSignature()),
             "m_axi": Out(AxiReadSignature(32, params.word_bits)),
-            "weights": Out(stream.Signature(weight_beat(params.units))),
+            "weights": Out(stream.Signature(weight_beat(params.units, dq))),
             "irq": Out(1),
         })
 

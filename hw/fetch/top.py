@@ -19,7 +19,7 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out, connect, flipped
 
 from hw.fetch.bus import AxiReadSignature
-from hw.fetch.dequant import Dequantizer, weight_beat
+from hw.fetch.dequant import PLAIN, DequantParams, Dequantizer, weight_beat
 from hw.fetch.descriptor import DESCRIPTOR, DescriptorQueue
 from hw.fetch.burst import AxiBurstReader
 from hw.fetch.datapath import FetchDatapath
@@ -30,16 +30,16 @@ class WeightFetch(wiring.Component):
     """The whole fetch path for one decoder core; P = `params.units` weights per output beat."""
 
     def __init__(self, params: DecoderParams, max_burst: int = 16, fifo_depth: int = 64,
-                 queue_depth: int = 4) -> None:
+                 queue_depth: int = 4, dq: DequantParams = PLAIN) -> None:
         if params.word_bits != 64 or 8 % params.units:
             raise ValueError("the fetch path needs a 64-bit decoder word and P dividing 8 "
                              f"(got word_bits={params.word_bits}, units={params.units})")
-        self.params = params
+        self.params, self.dq = params, dq
         self.max_burst, self.fifo_depth, self.queue_depth = max_burst, fifo_depth, queue_depth
         super().__init__({
             "desc_in": In(stream.Signature(DESCRIPTOR)),
             "m_axi": Out(AxiReadSignature(32, params.word_bits)),
-            "weights": Out(stream.Signature(weight_beat(params.units))),
+            "weights": Out(stream.Signature(weight_beat(params.units, dq))),
             "clear": In(1),
             "busy": Out(1),
             "layers_done": Out(16),
@@ -63,9 +63,9 @@ class WeightFetch(wiring.Component):
         p = self.params
         m.submodules.queue = queue = DescriptorQueue(self.queue_depth)
         m.submodules.reader = reader = AxiBurstReader(p.word_bits, self.max_burst, self.fifo_depth)
-        m.submodules.path = path = FetchDatapath(p, p.word_bits)
+        m.submodules.path = path = FetchDatapath(p, p.word_bits, self.dq)
         m.submodules.decoder = dec = TansDecoder(p)
-        m.submodules.dequant = dq = Dequantizer(p.units)
+        m.submodules.dequant = dq = Dequantizer(p.units, 8, self.dq)
 
         connect(m, flipped(self.desc_in), queue.desc_in)
         connect(m, queue.fetch, reader.cmd)
@@ -82,6 +82,9 @@ class WeightFetch(wiring.Component):
         m.d.comb += [dq.zero_point.eq(path.zero_point), dq.step.eq(path.step),
                      dq.layer.eq(path.layer), dq.first.eq(path.first), dq.last.eq(path.last),
                      dq.error.eq(path.error), dq.crc_error.eq(path.crc_error)]
+        if not self.dq.plain:
+            m.d.comb += [dq.use_cb.eq(path.use_cb), dq.cb_we.eq(path.cb_we), dq.cb_waddr.eq(path.cb_waddr),
+                         dq.cb_wdata.eq(path.cb_wdata)]
 
         m.d.comb += [reader.clear.eq(self.clear), self.bus_error.eq(reader.bus_error),
                      self.bursts.eq(reader.bursts), self.beats.eq(reader.beats),

@@ -7,10 +7,13 @@ the last `fifo_bytes` requested up to that burst's end has been consumed; its da
 after `mem_latency` cycles. The consumer works through each tensor as the RTL does
 (hw/fetch/datapath.py, hw/core/decoder.py):
 
-* tANS: one table entry per cycle, then `tans_start` cycles plus the initial-state round
+* tANS: one table entry per cycle (and one codebook entry per cycle for a codebook or
+  tuple-coded tensor), then `tans_start` cycles plus the initial-state round
   (ceil(L/P) cycles, taking the L*k bits of initial states), then every symbol round in
   `round_cycles(ceil(RL/P), pipe_depth)` cycles (RL = lanes still active in the round), then
   `tans_end` cycles for the final check; payload bytes are taken uniformly over the rounds.
+  The rounds count symbols: a tuple-coded tensor (FORMAT.md 2.3c) has one symbol per tuple of
+  N weights, so its rounds deliver N weights per symbol (N·P per cycle at full rate).
 * uncompressed (raw 8-bit, or b-bit packed for the `quantized` scheme): W weights per cycle.
 
 A grain's work starts when the grain has arrived and the previous work is done.
@@ -31,6 +34,7 @@ except ImportError:                    # pragma: no cover
     DECODER_PIPELINE = 6
 
 Scheme = Literal["compressed", "quantized", "int8"]
+RAW_INT8_BINS = 255    #: bins of a raw 8-bit layer, as `report` counts them (docs/NUMBERS.md): -127..127
 
 
 @dataclass
@@ -66,11 +70,18 @@ class LayerTraffic:
     log2_states: int
     table_bytes: int
     payload_bytes: int
+    symbols: int | None = None    #: decoded symbols (tuples); None: one per weight
+    cb_bytes: int = 0             #: codebook section bytes (loaded one entry per cycle)
+    cb_entries: int = 0
+
+    @property
+    def coded_symbols(self) -> int:
+        return self.weights if self.symbols is None else self.symbols
 
     def bytes(self, scheme: Scheme) -> int:
         """Bytes fetched for this tensor under `scheme` (whole 8-byte words)."""
         if self.kind == "tans" and scheme == "compressed":
-            return self.table_bytes + self.payload_bytes
+            return self.table_bytes + self.cb_bytes + self.payload_bytes
         if self.kind == "tans" and scheme == "quantized":
             bits = max(1, math.ceil(math.log2(max(self.bins, 2))))
             return -(-self.weights * bits // 64) * 8
@@ -98,10 +109,10 @@ def layer_traffic(c) -> list[LayerTraffic]:
         t = tensors[name]
         if d.kind == fmt.KIND_TANS:
             bins = t.bins if t.quant == fmt.QUANT_ZERO_POINT else t.coded.alphabet
-            out.append(LayerTraffic(name, "tans", d.n_symbols, bins, d.lanes, d.log2_states,
-                                    d.table_bytes, d.payload_bytes))
+            out.append(LayerTraffic(name, "tans", t.size, bins, d.lanes, d.log2_states,
+                                    d.table_bytes, d.payload_bytes, d.n_symbols, d.cb_bytes, d.cb_entries))
         else:
-            out.append(LayerTraffic(name, "raw_int8", d.n_symbols, 256, 1, 0, 0, d.payload_bytes))
+            out.append(LayerTraffic(name, "raw_int8", d.n_symbols, RAW_INT8_BINS, 1, 0, 0, d.payload_bytes))
     return out
 
 
@@ -129,11 +140,13 @@ def _segments(lay: LayerTraffic, scheme: Scheme, hw: HwModel) -> list[tuple[int,
         entries = 1 << lay.log2_states
         init = -(-lay.lanes // w)
         init_bytes = min(lay.payload_bytes, -(-lay.lanes * lay.log2_states // 8))
-        return [(lay.table_bytes, entries / hw.table_entries_per_cycle),
-                (init_bytes, hw.tans_start + init),
-                (lay.payload_bytes - init_bytes,
-                 decode_cycles(lay.weights, lay.lanes, w, hw.pipe_depth)),
-                (0, hw.tans_end)]
+        segs = [(lay.table_bytes, entries / hw.table_entries_per_cycle)]
+        if lay.cb_bytes:
+            segs.append((lay.cb_bytes, lay.cb_entries))
+        return segs + [(init_bytes, hw.tans_start + init),
+                       (lay.payload_bytes - init_bytes,
+                        decode_cycles(lay.coded_symbols, lay.lanes, w, hw.pipe_depth)),
+                       (0, hw.tans_end)]
     return [(0, hw.raw_start), (lay.bytes(scheme), -(-lay.weights // w)), (0, hw.raw_end)]
 
 

@@ -7,7 +7,9 @@ read ERROR / LAYERS / the counters, check and acknowledge the interrupt.
 
 Configuration comes as JSON in the environment variable FETCH_TB_CONFIG:
   container   path of the `.tans` file loaded into the simulated DRAM
-  units       P of the built core (weights per output beat)
+  units       P of the built core (symbols per output beat)
+  dequant     the build's DequantParams as a dict (max_tuple, codebook_depth, level_bits): a beat
+              holds P·max_tuple weights of level_bits bits
   bytes_per_cycle  B: the RAM supplies at most B bytes per cycle (a fixed R-channel duty
               pattern, 8-byte beats); null = no throttle
   ar_pause, r_pause  probabilities of random AR-ready / R-valid gaps (latency, back-pressure)
@@ -16,6 +18,7 @@ Configuration comes as JSON in the environment variable FETCH_TB_CONFIG:
   crc_flips   [[i, bit], ...]: for each, a copy of descriptor i's region with region bit `bit`
               flipped is placed after the image and run as an extra descriptor (layer tag
               = its position); each must come out with `error` and `crc_error` on its last beat
+  golden      true: expected weights from the scalar golden decoder (slow; default the fast one)
   seed, result  random seed and the path of the JSON result file
 The test checks every delivered weight against the container's golden decode and writes
 cycle counts, bus figures and status registers to `result`.
@@ -35,7 +38,7 @@ from cocotbext.axi.axi_channels import AxiReadBus
 
 import numpy as np
 
-from hw.fetch.dequant import weight_beat
+from hw.fetch.dequant import DequantParams, weight_beat
 from hw.fetch.descriptor import Descriptor
 from hw.fetch.export import DESC_WORDS
 from hw.fetch.image import SECTION_ALIGN, build_image, expected_stream
@@ -117,7 +120,9 @@ async def run_network(dut) -> None:
     await RisingEdge(dut.clk)
 
     P = cfg["units"]
-    wf = _fields(weight_beat(P))
+    dqp = DequantParams(**cfg.get("dequant", {}))
+    wf = _fields(weight_beat(P, dqp))
+    lb = dqp.level_bits
     cycle = 0
     got: dict[int, list[int]] = {i: [] for i in range(len(descs))}
     flags: dict[int, dict] = {}
@@ -174,8 +179,8 @@ async def run_network(dut) -> None:
             f = {k: (raw >> o) & ((1 << w) - 1) for k, (o, w) in wf.items()}
             layer = f["layer"]
             first_cycle.setdefault(layer, cycle)
-            vals = [((raw >> (wf["data"][0] + 8 * k)) & 0xFF) for k in range(f["count"])]
-            got[layer].extend(v - 256 if v >= 128 else v for v in vals)
+            vals = [((raw >> (wf["data"][0] + lb * k)) & ((1 << lb) - 1)) for k in range(f["count"])]
+            got[layer].extend(v - (1 << lb) if v >= 1 << (lb - 1) else v for v in vals)
             if f["first"]:
                 assert len(got[layer]) == len(vals), f"layer {layer}: first flag on a later beat"
             if f["last"]:
@@ -199,7 +204,7 @@ async def run_network(dut) -> None:
                            "last_cycle": flags[i]["cycle"] - t0})
             continue
         t = tensors[image.names[i]]
-        want = expected_stream(t)
+        want = expected_stream(t, golden=bool(cfg.get("golden")))
         entry = {"name": image.names[i], "kind": d.kind, "weights": int(want.size),
                  "bytes": d.total_bytes, "error": flags[i]["error"], "crc_error": flags[i]["crc_error"],
                  "first_cycle": first_cycle[i] - t0, "last_cycle": flags[i]["cycle"] - t0}
@@ -253,6 +258,7 @@ async def run_network(dut) -> None:
               "status": status, "beat_bytes": beat_bytes, "units": P, "bursts": bursts,
               "descriptors": [[d.addr, d.total_bytes] for d in descs],
               "total_bytes": sum(d.total_bytes for d in descs),
-              "total_weights": sum(d.n_symbols for d in descs)}
+              "total_weights": sum(tensors[image.names[flipped[i][0] if i in flipped else i]].size
+                                   for i in range(len(descs)))}
     with open(cfg["result"], "w") as fh:
         json.dump(result, fh, indent=1)

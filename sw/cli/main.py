@@ -69,9 +69,16 @@ def cmd_encode(args: argparse.Namespace) -> int:
     if not s["symbols"]:
         print(f"{args.output}: 0 symbols (an empty {arr.dtype} array of shape {tuple(arr.shape)})")
         return 0
-    print(f"{args.output}: {s['symbols']} symbols, {s['total_bits'] / s['symbols']:.4f} bits/symbol "
-          f"(entropy {s['entropy_bits'] / s['symbols']:.4f}), {s['lanes']} lanes, {s['states']} states")
+    n, file_bits = s["symbols"], 8 * Path(args.output).stat().st_size
+    print(f"{args.output}: {n} symbols, {s['total_bits'] / n:.4f} bits/symbol (whole record; entropy bound "
+          f"{s['entropy_bits'] / n:.4f}, gap {_gap(s['gap_percent'])}), {file_bits // 8} bytes = "
+          f"{file_bits / n:.4f} bits/symbol with the file header, {s['lanes']} lanes, {s['states']} states")
     return 0
+
+
+def _gap(percent: float | None) -> str:
+    """A gap figure: '-' where there is no entropy bound to compare with (a constant or raw tensor)."""
+    return "-" if percent is None else f"{percent:.1f}%"
 
 
 def cmd_decode(args: argparse.Namespace) -> int:
@@ -104,43 +111,54 @@ def cmd_decode(args: argparse.Namespace) -> int:
     return 0
 
 
-def inspect_summary(c: ct.Container) -> dict:
-    """Per-tensor figures and totals, as printed by `inspect --json`."""
+def inspect_summary(c: ct.Container, file_bytes: int | None = None) -> dict:
+    """Per-tensor figures and totals, as printed by `inspect --json` (definitions: docs/NUMBERS.md)."""
     tensors = [t.stats() for t in c.tensors]
     for t, s in zip(c.tensors, tensors):
         if t.kind == fmt.KIND_TANS:
             t.symbols()  # full decode: a damaged payload must fail inspect too
-    total = 8 * len(ct.to_bytes(c))
-    return {"tensors": tensors, "total_bits": total,
-            "entropy_bits": float(sum(s.get("entropy_bits", 0.0) for s in tensors)),
-            "symbols": int(sum(s["symbols"] for s in tensors))}
+    total = 8 * (len(ct.to_bytes(c)) if file_bytes is None else file_bytes)
+    n = int(sum(s["symbols"] for s in tensors))
+    records = int(sum(s["total_bits"] for s in tensors))
+    entropy = float(sum(s.get("entropy_bits", 0.0) for s in tensors)) + 0.0
+    return {"tensors": tensors, "total_bits": total, "record_bits": records,
+            "file_overhead_bits": total - records, "entropy_bits": entropy, "symbols": n,
+            "bits_per_symbol": total / n if n else None, "record_bits_per_symbol": records / n if n else None}
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
     c = ct.read(args.input, args.max_bytes)
     with ct.in_file(args.input):
-        summary = inspect_summary(c)
+        summary = inspect_summary(c, Path(args.input).stat().st_size)
     if args.json:
         print(json.dumps(summary, indent=2))
         return 0
-    head = f"{'tensor':24} {'kind':8} {'symbols':>9} {'alph':>5} {'entropy':>10} {'payload':>10} " \
-           f"{'lanes':>6} {'table':>6} {'steps':>6} {'header':>6} {'record':>10} {'gap%':>6}"
+    head = f"{'tensor':24} {'kind':8} {'symbols':>9} {'A':>5} {'used':>5} {'entropy':>10} {'payload':>10} " \
+           f"{'lanest':>6} {'table':>6} {'steps':>6} {'header':>6} {'record':>10} {'bits/s':>7} {'gap%':>6} " \
+           f"{'pgap%':>6}"
     print(head)
     print("-" * len(head))
     for s in summary["tensors"]:
         name = s["name"] if s["name"].isprintable() else quote(s["name"], 22)   # names come from the file
+        bps = f"{s['total_bits'] / s['symbols']:.4f}" if s["symbols"] else "-"
         if s["kind"] == "tans":
-            gap = "-" if s["gap_percent"] is None else f"{s['gap_percent']:.1f}"
-            print(f"{name[:24]:24} {s['kind']:8} {s['symbols']:9d} {s['alphabet']:5d} "
+            pgap = s.get("coding_gap_percent")
+            print(f"{name[:24]:24} {s['kind']:8} {s['symbols']:9d} {s['alphabet']:5d} {s['used_symbols']:5d} "
                   f"{s['entropy_bits']:10.1f} {s['payload_bits']:10d} {s['lane_state_bits']:6d} "
-                  f"{s['table_bits']:6d} {s['step_bits']:6d} {s['header_bits']:6d} {s['total_bits']:10d} {gap:>6}")
+                  f"{s['table_bits']:6d} {s['step_bits']:6d} {s['header_bits']:6d} {s['total_bits']:10d} "
+                  f"{bps:>7} {_gap(s['gap_percent']).rstrip('%'):>6} {_gap(pgap).rstrip('%'):>6}")
         else:
-            print(f"{name[:24]:24} {s['kind']:8} {s['symbols']:9d} {'':5} {'':10} "
-                  f"{s['payload_bits']:10d} {'':6} {'':6} {s['step_bits']:6d} {s['header_bits']:6d} "
-                  f"{s['total_bits']:10d} {'':>6}")
-    n = max(1, summary["symbols"])
-    print(f"total: {summary['total_bits']} bits for {summary['symbols']} symbols "
-          f"({summary['total_bits'] / n:.4f} bits/symbol), entropy bound {summary['entropy_bits']:.1f} bits")
+            print(f"{name[:24]:24} {s['kind']:8} {s['symbols']:9d} {'-':>5} {'-':>5} {'-':>10} "
+                  f"{s['payload_bits']:10d} {0:6d} {0:6d} {s['step_bits']:6d} {s['header_bits']:6d} "
+                  f"{s['total_bits']:10d} {bps:>7} {'-':>6} {'-':>6}")
+    n = summary["symbols"]
+    per = (lambda bits: f" = {bits / n:.4f} bits/symbol") if n else (lambda bits: "")
+    print("bits: payload (coded symbols) + lane states + table + steps + header = record; A = stored alphabet, "
+          "used = distinct symbols; gap = record vs entropy bound, pgap = payload and lane states only")
+    print(f"total: {summary['symbols']} symbols; file {summary['total_bits'] // 8} bytes, "
+          f"{summary['total_bits']} bits{per(summary['total_bits'])} (records {summary['record_bits']} bits"
+          f"{per(summary['record_bits'])}, file header and metadata {summary['file_overhead_bits']} bits); "
+          f"entropy bound {summary['entropy_bits']:.1f} bits{per(summary['entropy_bits'])}")
     return 0
 
 
@@ -182,7 +200,7 @@ def error_line(e: BaseException) -> str:
     return " ".join(msg.splitlines())
 
 
-def _quiet_broken_stdout() -> None:
+def quiet_broken_stdout() -> None:
     """Point stdout at /dev/null so that the interpreter's final flush cannot fail again."""
     try:
         devnull = os.open(os.devnull, os.O_WRONLY)
@@ -198,7 +216,7 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdout.flush()       # a closed pipe shows up here, inside the handlers below
         return rc
     except BrokenPipeError:      # `python -m sw inspect x | head -1`: stop quietly
-        _quiet_broken_stdout()
+        quiet_broken_stdout()
         return 1
     except (TansError, CliError, ValueError, OSError) as e:
         print(f"error: {error_line(e)}", file=sys.stderr)

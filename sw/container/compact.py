@@ -1,4 +1,4 @@
-"""Compact side information for version-2 records: varints, bit-packed counts and exact steps.
+"""Compact side information for version-2 records: varints, bit-packed counts, exact steps and codebook levels.
 
 Every encoding here is exact: a reader recovers the same integers and the same float32 steps
 bit for bit, so the golden decoder, the dequantizer and the hardware export see what the
@@ -11,6 +11,7 @@ import math
 import numpy as np
 
 from sw.tans.errors import FormatError
+from sw.tans.format import MAX_LEVEL_BITS
 
 VARINT_MAX_BYTES = 10            #: a u64 needs at most 10 LEB128 bytes
 STEPS_F32 = 0                    #: steps as n × f32
@@ -213,3 +214,36 @@ def round_steps(steps: np.ndarray, bits: int = 8) -> np.ndarray:
     e = math.frexp(top)[1] - bits                    # top / 2^e in [2^(bits-1), 2^bits)
     m = np.clip(np.rint(s / 2.0 ** e), 1, (1 << bits) - 1)
     return np.ldexp(m, e).astype(np.float32)
+
+
+def level_bits(levels: np.ndarray) -> int:
+    """Narrowest two's-complement field that holds every codebook level (at least 1 bit)."""
+    lv = np.asarray(levels, np.int64)
+    if lv.size == 0:
+        return 1
+    hi, lo = int(lv.max()), int(lv.min())
+    return max(1, hi.bit_length() + 1 if hi > 0 else 1, (-lo - 1).bit_length() + 1 if lo < 0 else 1)
+
+
+def encode_levels(levels: np.ndarray) -> bytes:
+    """A codebook's levels (FORMAT.md 2.3c): u8 width b, then the levels as b-bit two's-complement fields."""
+    lv = np.asarray(levels, np.int64)
+    b = level_bits(lv)
+    if b > MAX_LEVEL_BITS:
+        raise ValueError(f"codebook levels need {b} bits, at most {MAX_LEVEL_BITS}")
+    return bytes([b]) + pack_bits(lv & ((1 << b) - 1), b)
+
+
+def decode_levels(data: bytes | memoryview, pos: int, n: int, what: str) -> tuple[np.ndarray, int]:
+    """(int64 levels, next position) from `encode_levels` output of n levels at `pos`."""
+    if pos >= len(data):
+        raise FormatError(f"{what}: truncated codebook")
+    b = data[pos]
+    pos += 1
+    if not 1 <= b <= MAX_LEVEL_BITS:
+        raise FormatError(f"{what}: codebook level width {b} bits (1..{MAX_LEVEL_BITS} allowed)")
+    end = pos + packed_bytes(n, b)
+    if end > len(data):
+        raise FormatError(f"{what}: truncated codebook")
+    raw = unpack_bits(data[pos:end], n, b, what).astype(np.int64)
+    return np.where(raw >= 1 << (b - 1), raw - (1 << b), raw), end

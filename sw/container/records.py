@@ -19,8 +19,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from sw.container.compact import (counts_bytes, decode_counts, decode_steps, encode_counts, encode_steps,
-                                  read_varint, varint)
+from sw.container.codebook import check_levels
+from sw.container.compact import (counts_bytes, decode_counts, decode_levels, decode_steps, encode_counts,
+                                  encode_levels, encode_steps, read_varint, varint)
 from sw.container.files import atomic_write, read_regular
 from sw.tans import format as fmt
 from sw.tans import kernels
@@ -29,6 +30,7 @@ from sw.tans.reference import decode_reference
 from sw.tans.errors import FormatError, InputError, LimitError, quote
 from sw.tans.lanes import check_lanes
 from sw.tans.table import zero_run_bound
+from sw.container.tuples import check_tuple, pack_tuples, tuple_count, unpack_tuples
 
 DEQUANT_BLOCK = 1 << 20      #: elements dequantized at a time (bounds float64 temporaries)
 
@@ -49,6 +51,8 @@ class Tensor:
     lane_axis: int = fmt.NO_AXIS
     coded: Coded | None = None
     raw: np.ndarray | None = None
+    levels: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  #: codebook levels (quant 3)
+    tuple_size: int = 1                      #: weights per tANS symbol (FORMAT.md 2.3c)
     source: str = field(default="", repr=False, compare=False)   #: the file it was read from (for messages)
     major: int = field(default=fmt.VERSION_MAJOR, repr=False, compare=False)  #: record layout it was read in
 
@@ -69,6 +73,11 @@ class Tensor:
         if self.kind == fmt.KIND_TANS:
             with in_file(self.source) if self.source else contextlib.nullcontext():
                 flat = decode_reference(self.coded) if golden else decode(self.coded)
+                if self.tuple_size > 1:
+                    try:
+                        flat = unpack_tuples(flat, self.size, self.coded.lanes, self.tuple_size, self.bins)
+                    except FormatError as e:
+                        raise FormatError(f"tensor {quote(self.name)}: {e}") from None
         elif self.kind == fmt.KIND_RAW_INT8:
             flat = self.raw
         else:
@@ -83,8 +92,10 @@ class Tensor:
         return arr
 
     def integers(self, golden: bool = False) -> np.ndarray:
-        """Signed quantized integers: symbol - zero_point, or the int8 values."""
+        """Signed quantized integers: symbol - zero_point, the codebook level of each index, or the int8 values."""
         sym = self.symbols(golden).astype(np.int64)
+        if self.quant == fmt.QUANT_CODEBOOK:
+            return self.levels[sym]
         return sym - self.zero_point if self.quant == fmt.QUANT_ZERO_POINT else sym
 
     def values(self, golden: bool = False) -> np.ndarray:
@@ -97,6 +108,8 @@ class Tensor:
                 return self.raw.reshape(self.shape).astype(self.dtype)
             if self.quant == fmt.QUANT_NONE:
                 return self.symbols(golden).astype(self.dtype)
+            if self.quant == fmt.QUANT_CODEBOOK:
+                return dequantize(self.integers(golden), 0, self.steps, self.step_axis, self.dtype)
             zp = self.zero_point if self.quant == fmt.QUANT_ZERO_POINT else 0
             return dequantize(self.symbols(golden), zp, self.steps, self.step_axis, self.dtype)
 
@@ -120,6 +133,7 @@ class Tensor:
             else:
                 table = 8 * (len(varint(c.alphabet)) + counts_bytes(c.alphabet, c.log2_states))
             out.update(alphabet=c.alphabet, used_symbols=int(np.count_nonzero(counts)), states=c.states,
+                       tuple_size=self.tuple_size, coded_symbols=c.n_symbols,
                        lanes=c.lanes, entropy_bits=entropy, lane_state_bits=lane_states,
                        payload_bits=c.payload_bits - lane_states, table_bits=table,
                        header_bits=total - table - c.payload_bits - out["step_bits"],
@@ -140,7 +154,7 @@ def record_bits(t: Tensor, major: int | None = None) -> int:
 
 def _step_field_bits(t: Tensor, major: int) -> int:
     """Bits of the step fields (step_axis, n_steps in 1.x, the steps or their coding)."""
-    if t.quant not in (fmt.QUANT_ZERO_POINT, fmt.QUANT_SCALE):
+    if t.quant not in STEP_QUANTS:
         return 0
     if major == 1:
         return 40 + 32 * t.steps.size
@@ -211,8 +225,13 @@ def _check_steps(steps, step_axis: int, shape: tuple[int, ...]) -> np.ndarray:
 
 def tans_tensor(name: str, symbols: np.ndarray, *, log2_states: int = fmt.DEFAULT_LOG2_STATES,
                 lanes: int = 1, lane_axis: int = fmt.NO_AXIS, dtype=None, quant: int = fmt.QUANT_NONE,
-                bins: int = 0, zero_point: int = 0, steps=None, step_axis: int = fmt.NO_AXIS) -> Tensor:
-    """Code an integer array with tANS; `lane_axis` moves that axis first before flattening."""
+                bins: int = 0, zero_point: int = 0, steps=None, step_axis: int = fmt.NO_AXIS, levels=None,
+                tuple_size: int = 1) -> Tensor:
+    """Code an integer array with tANS; `lane_axis` moves that axis first before flattening.
+
+    quant = QUANT_CODEBOOK: `symbols` are indices into `levels` (bins = len(levels)); `tuple_size`
+    N > 1 codes N consecutive weights of a lane as one symbol (quant 1 or 3; FORMAT.md 2.3c).
+    """
     arr = np.asarray(symbols)
     shape = tuple(int(d) for d in arr.shape)
     if dtype is None:
@@ -229,6 +248,17 @@ def tans_tensor(name: str, symbols: np.ndarray, *, log2_states: int = fmt.DEFAUL
         if arr.size and (arr.min() < 0 or arr.max() >= bins):
             raise InputError(f"tensor {name!r}: symbols outside 0..{bins - 1} for {bins} bins")
         steps = _check_steps(steps, step_axis, shape)
+    elif quant == fmt.QUANT_CODEBOOK:
+        try:
+            levels = check_levels(levels if levels is not None else [])
+        except ValueError as e:
+            raise InputError(f"tensor {quote(name)}: {e}") from None
+        if bins and bins != levels.size:
+            raise InputError(f"tensor {quote(name)}: {bins} bins for a codebook of {levels.size} levels")
+        bins, zero_point = int(levels.size), 0
+        if arr.size and (arr.min() < 0 or arr.max() >= bins):
+            raise InputError(f"tensor {name!r}: indices outside 0..{bins - 1} for {bins} codebook levels")
+        steps = _check_steps(steps, step_axis, shape)
     elif quant == fmt.QUANT_NONE:
         steps = np.zeros(0, np.float32)
     else:
@@ -236,11 +266,34 @@ def tans_tensor(name: str, symbols: np.ndarray, *, log2_states: int = fmt.DEFAUL
     code = fmt.dtype_code(dtype)
     if quant != fmt.QUANT_NONE and code not in fmt.FLOAT_DTYPE_CODES:
         raise InputError(f"tensor {quote(name)}: a quantized tensor is reconstructed as floats, not {np.dtype(dtype)}")
+    if quant != fmt.QUANT_CODEBOOK:
+        levels = np.zeros(0, np.int64)
+    if tuple_size != 1:
+        if quant not in (fmt.QUANT_ZERO_POINT, fmt.QUANT_CODEBOOK):
+            raise InputError(f"tensor {quote(name)}: tuple coding needs a zero-point or codebook quantizer")
+        check_tuple(tuple_size, bins)
+        if arr.size:
+            check_lanes(arr.size, lanes)
+            arr = pack_tuples(arr.reshape(-1), lanes, int(tuple_size), bins)
     coded = encode(arr, log2_states, lanes)
     if quant == fmt.QUANT_NONE and coded.alphabet - 1 > fmt.max_exact_symbol(dtype):
         raise InputError(f"tensor {quote(name)}: symbol {coded.alphabet - 1} does not fit dtype {np.dtype(dtype)}")
     return Tensor(name, shape, np.dtype(dtype), fmt.KIND_TANS, quant, bins, zero_point, step_axis,
-                  steps, lane_axis, coded, None)
+                  steps, lane_axis, coded, None, levels, int(tuple_size))
+
+
+def codebook_tensor(name: str, indices: np.ndarray, levels, steps, step_axis: int = fmt.NO_AXIS, *,
+                    lanes: int = 1, lane_axis: int = fmt.NO_AXIS, log2_states: int = fmt.DEFAULT_LOG2_STATES,
+                    tuple_size: int = 1) -> Tensor:
+    """A tANS-coded tensor with a codebook quantizer: value = levels[index] * step (FORMAT.md 2.3c)."""
+    return tans_tensor(name, indices, log2_states=log2_states, lanes=lanes, lane_axis=lane_axis,
+                       dtype=np.float32, quant=fmt.QUANT_CODEBOOK, levels=levels, steps=steps,
+                       step_axis=step_axis, tuple_size=tuple_size)
+
+
+def needs_minor(t: Tensor) -> int:
+    """The version-2 minor a tensor's record needs: 1 for a codebook or tuple coding, else 0."""
+    return fmt.VERSION_MINOR_TUPLES if t.quant == fmt.QUANT_CODEBOOK or t.tuple_size != 1 else 0
 
 
 def int8_tensor(name: str, q: np.ndarray, steps, step_axis: int = fmt.NO_AXIS) -> Tensor:
@@ -304,6 +357,8 @@ def encode_record(t: Tensor, major: int = fmt.VERSION_MAJOR) -> bytes:
         return encode_record_v2(t)
     if major != 1:
         raise InputError(f"no record layout for version {major}")
+    if needs_minor(t):
+        raise InputError(f"tensor {quote(t.name)}: a codebook or tuple coding needs version 2.1, not 1.x")
     w = _Writer()
     name = t.name.encode("utf-8")
     if len(name) > fmt.MAX_NAME_BYTES:
@@ -346,13 +401,20 @@ def _check_read_steps(what: str, steps: np.ndarray, step_axis: int, shape: tuple
 
 
 def _checked_coded(what: str, n: int, log2_states: int, lanes: int, norm: np.ndarray, payload: bytes,
-                   payload_bits: int, quant: int, bins: int, dcode: int) -> Coded:
-    """A record's coded stream once its fields pass the checks of FORMAT.md 2.6 (every version)."""
+                   payload_bits: int, quant: int, bins: int, dcode: int, tuple_size: int = 1) -> Coded:
+    """A record's coded stream of n weights once its fields pass the checks of FORMAT.md 2.6 (every
+    version); with tuples, the stream holds tuple_count(n, L, N) symbols."""
     if n == 0:
         if lanes or len(norm) or payload_bits:
             raise FormatError(f"{what}: an empty tensor with lanes, a table or a payload")
-    else:
-        _check_coded(what, n, log2_states, lanes, norm, payload_bits, quant, bins, dcode)
+        return Coded(log2_states, lanes, 0, norm, payload, payload_bits)
+    if tuple_size > 1:
+        try:
+            check_lanes(n, lanes)
+        except InputError as e:
+            raise FormatError(f"{what}: {e}") from None
+        n = tuple_count(n, lanes, tuple_size)
+    _check_coded(what, n, log2_states, lanes, norm, payload_bits, quant, bins, dcode, tuple_size)
     return Coded(log2_states, lanes, n, norm, payload, payload_bits)
 
 
@@ -361,13 +423,17 @@ def _raw_values(r: _Reader, kind: int, n: int) -> np.ndarray:
     return r.array("i1", n) if kind == fmt.KIND_RAW_INT8 else r.array("f4", n).astype(np.float32)
 
 
-def _check_layout(what: str, kind: int, dcode: int, shape: tuple[int, ...], lane_axis: int, quant: int) -> None:
-    """The checks of a record's shape, quantizer kind, dtype and lane axis (every version, FORMAT.md 2.6)."""
+def _check_layout(what: str, kind: int, dcode: int, shape: tuple[int, ...], lane_axis: int, quant: int,
+                  codebook_ok: bool = False) -> None:
+    """The checks of a record's shape, quantizer kind, dtype and lane axis (every version, FORMAT.md 2.6;
+    a codebook quantizer only where `codebook_ok`, version 2.1 on)."""
     if math.prod(d for d in shape if d) >= fmt.MAX_ELEMENTS:
         raise FormatError(f"{what}: shape {shape} is too large for any array (non-zero entries multiply to 2**60 "
                           "or more)")
     if quant not in fmt.QUANTS:
         raise FormatError(f"{what}: unknown quantizer kind {quant}")
+    if quant == fmt.QUANT_CODEBOOK and not codebook_ok:
+        raise FormatError(f"{what}: a codebook quantizer (kind {quant}) needs version 2.1")
     if quant not in ALLOWED_QUANTS[kind]:
         raise FormatError(f"{what}: a {fmt.KINDS[kind]} tensor cannot have quantizer {fmt.QUANTS[quant]}")
     if (quant != fmt.QUANT_NONE or kind == fmt.KIND_RAW_F32) and dcode not in fmt.FLOAT_DTYPE_CODES:
@@ -385,7 +451,7 @@ def decode_record(body: bytes, index: int, minor: int = fmt.VERSION_MINOR, major
     before its sizes are known to fit the bytes that hold them.
     """
     if major == 2:
-        return decode_record_v2(body, index, budget)
+        return decode_record_v2(body, index, budget, minor)
     r = _Reader(body, f"tensor record {index}")
     try:
         name = r.take(r.get("H")).decode("utf-8", errors="strict")
@@ -446,13 +512,16 @@ def encode_record_v2(t: Tensor) -> bytes:
     out = [varint(len(name)), name, struct.pack("<BBB", t.kind, fmt.dtype_code(t.dtype), len(t.shape))]
     out += [varint(d) for d in t.shape]
     out.append(struct.pack("<bB", t.lane_axis, t.quant))
-    if t.quant == fmt.QUANT_ZERO_POINT:
+    if t.quant in (fmt.QUANT_ZERO_POINT, fmt.QUANT_CODEBOOK):
         out.append(varint(t.bins))
-    if t.quant in (fmt.QUANT_ZERO_POINT, fmt.QUANT_SCALE):
+    if t.quant == fmt.QUANT_CODEBOOK:
+        out.append(encode_levels(t.levels))
+    if t.quant in STEP_QUANTS:
         out += [struct.pack("<b", t.step_axis), encode_steps(t.steps)]
     if t.kind == fmt.KIND_TANS:
         c = t.coded
-        out += [struct.pack("<B", c.log2_states), varint(c.lanes), varint(c.alphabet),
+        out += [struct.pack("<B", c.log2_states | (t.tuple_size - 1) << fmt.TUPLE_SHIFT), varint(c.lanes),
+                varint(c.alphabet),
                 encode_counts(c.norm, c.log2_states), varint(c.payload_bits),
                 bytes(c.payload[:(c.payload_bits + 7) // 8])]
     elif t.kind == fmt.KIND_RAW_INT8:
@@ -470,8 +539,9 @@ class _Reader2(_Reader):
         return value
 
 
-def decode_record_v2(body: bytes, index: int, budget: int | None = None) -> Tensor:
-    """Parse and check one version-2.0 record body (the same reader checks as version 1, FORMAT.md 2.6)."""
+def decode_record_v2(body: bytes, index: int, budget: int | None = None, minor: int = 0) -> Tensor:
+    """Parse and check one version-2.`minor` record body (the same reader checks as version 1, FORMAT.md 2.6;
+    2.1 adds codebooks and tuple coding, 2.3c)."""
     r = _Reader2(body, f"tensor record {index}")
     name_len = r.varint()
     if name_len > fmt.MAX_NAME_BYTES:
@@ -491,16 +561,22 @@ def decode_record_v2(body: bytes, index: int, budget: int | None = None) -> Tens
         raise FormatError(f"{what}: {ndim} dimensions (at most {fmt.MAX_NDIM})")
     shape = tuple(r.varint() for _ in range(ndim))
     lane_axis, quant = r.get("bB")
-    _check_layout(what, kind, dcode, shape, lane_axis, quant)
+    _check_layout(what, kind, dcode, shape, lane_axis, quant, codebook_ok=minor >= fmt.VERSION_MINOR_TUPLES)
     bins = zero_point = 0
     step_axis, steps = fmt.NO_AXIS, np.zeros(0, np.float32)
+    levels = np.zeros(0, np.int64)
     if quant == fmt.QUANT_ZERO_POINT:
         bins = r.varint()
         if bins % 2 == 0 or bins > fmt.MAX_BINS:
             raise FormatError(f"{what}: a zero-point quantizer needs an odd bin count up to {fmt.MAX_BINS}, "
                               f"got {bins}")
         zero_point = (bins - 1) // 2
-    if quant in (fmt.QUANT_ZERO_POINT, fmt.QUANT_SCALE):
+    if quant == fmt.QUANT_CODEBOOK:
+        bins = r.varint()
+        if not 1 <= bins <= fmt.MAX_BINS:
+            raise FormatError(f"{what}: a codebook of {bins} levels (1..{fmt.MAX_BINS} allowed)")
+        levels, r.pos = decode_levels(r.data, r.pos, bins, what)
+    if quant in STEP_QUANTS:
         step_axis = r.get("b")
         if not _axis_ok(step_axis, ndim):
             raise FormatError(f"{what}: step axis {step_axis} is outside a {ndim}-d tensor")
@@ -512,8 +588,19 @@ def decode_record_v2(body: bytes, index: int, budget: int | None = None) -> Tens
         _check_read_steps(what, steps, step_axis, shape)
     n = math.prod(shape)
     coded = raw = None
+    tuple_size = 1
     if kind == fmt.KIND_TANS:
         log2_states = r.get("B")
+        if minor >= fmt.VERSION_MINOR_TUPLES:
+            log2_states, tuple_size = log2_states & ((1 << fmt.TUPLE_SHIFT) - 1), (log2_states >> fmt.TUPLE_SHIFT) + 1
+            if tuple_size > fmt.MAX_TUPLE:
+                raise FormatError(f"{what}: tuple size {tuple_size} (1..{fmt.MAX_TUPLE} allowed; the top bits of "
+                                  "the table-size byte must be zero)")
+            if tuple_size > 1 and quant not in (fmt.QUANT_ZERO_POINT, fmt.QUANT_CODEBOOK):
+                raise FormatError(f"{what}: tuple coding without a zero-point or codebook quantizer")
+            if tuple_size > 1 and bins ** tuple_size > fmt.MAX_ALPHABET:
+                raise FormatError(f"{what}: tuples of {tuple_size} over {bins} bins need {bins}^{tuple_size} "
+                                  f"symbols, more than {fmt.MAX_ALPHABET}")
         if not fmt.MIN_LOG2_STATES <= log2_states <= fmt.MAX_LOG2_STATES:
             raise FormatError(f"{what}: unsupported table size 2**{log2_states}")
         lanes, alphabet = r.varint(), r.varint()
@@ -525,23 +612,25 @@ def decode_record_v2(body: bytes, index: int, budget: int | None = None) -> Tens
         if payload_bits % 8 and stored[-1] >> (payload_bits % 8):
             raise FormatError(f"{what}: nonzero padding bits after the payload (damaged stream)")
         payload = stored + bytes(fmt.payload_bytes(payload_bits) - len(stored))
-        coded = _checked_coded(what, n, log2_states, lanes, norm, payload, payload_bits, quant, bins, dcode)
+        coded = _checked_coded(what, n, log2_states, lanes, norm, payload, payload_bits, quant, bins, dcode,
+                               tuple_size)
     else:
         raw = _raw_values(r, kind, n)
     if r.pos != len(body):
         raise FormatError(f"{what}: {len(body) - r.pos} unexpected bytes at the end of its record")
     return Tensor(name, shape, fmt.DTYPES[dcode], kind, quant, bins, zero_point, step_axis, steps,
-                  lane_axis, coded, raw)
+                  lane_axis, coded, raw, levels, tuple_size)
 
 
-#: the quantizers each kind allows (FORMAT.md 2.3)
-ALLOWED_QUANTS = {fmt.KIND_TANS: (fmt.QUANT_NONE, fmt.QUANT_ZERO_POINT), fmt.KIND_RAW_INT8: (fmt.QUANT_SCALE,),
-                  fmt.KIND_RAW_F32: (fmt.QUANT_NONE,)}
+#: the quantizers each kind allows (FORMAT.md 2.3; QUANT_CODEBOOK from version 2.1)
+ALLOWED_QUANTS = {fmt.KIND_TANS: (fmt.QUANT_NONE, fmt.QUANT_ZERO_POINT, fmt.QUANT_CODEBOOK),
+                  fmt.KIND_RAW_INT8: (fmt.QUANT_SCALE,), fmt.KIND_RAW_F32: (fmt.QUANT_NONE,)}
+STEP_QUANTS = (fmt.QUANT_ZERO_POINT, fmt.QUANT_SCALE, fmt.QUANT_CODEBOOK)   #: quantizers with steps
 
 
 def _check_coded(what: str, n: int, log2_states: int, lanes: int, norm: np.ndarray, payload_bits: int,
-                 quant: int, bins: int, dcode: int) -> None:
-    """The checks of a non-empty coded tensor that need no decoding (FORMAT.md 2.6)."""
+                 quant: int, bins: int, dcode: int, tuple_size: int = 1) -> None:
+    """The checks of a non-empty coded tensor that need no decoding (FORMAT.md 2.6); `n` counts symbols."""
     try:
         check_lanes(n, lanes)
     except InputError as e:
@@ -549,8 +638,9 @@ def _check_coded(what: str, n: int, log2_states: int, lanes: int, norm: np.ndarr
     if int(norm.sum()) != 1 << log2_states:
         raise FormatError(f"{what}: table counts sum to {int(norm.sum())}, "
                           f"not {1 << log2_states} (inconsistent table)")
-    if quant == fmt.QUANT_ZERO_POINT and norm.size > bins:
-        raise FormatError(f"{what}: table has {norm.size} symbols for {bins} bins")
+    if quant in (fmt.QUANT_ZERO_POINT, fmt.QUANT_CODEBOOK) and norm.size > bins ** tuple_size:
+        raise FormatError(f"{what}: table has {norm.size} symbols for {bins} bins"
+                          + (f" in tuples of {tuple_size}" if tuple_size > 1 else ""))
     top = int(np.flatnonzero(norm)[-1])
     if quant == fmt.QUANT_NONE and top > fmt.max_exact_symbol(fmt.DTYPES[dcode]):
         raise FormatError(f"{what}: symbol {top} has table slots but does not fit dtype {fmt.DTYPES[dcode]}")
@@ -585,8 +675,10 @@ def parse_metadata(meta: bytes) -> dict:
     return metadata
 
 
-def file_minor(c: Container) -> int:
-    """The minor version a container needs: the lowest that defines every dtype it uses."""
+def file_minor(c: Container, major: int = 1) -> int:
+    """The minor version a container needs: the lowest that defines every dtype (1.x) or feature (2.x) it uses."""
+    if major == 2:
+        return max([needs_minor(t) for t in c.tensors], default=0)
     return max([fmt.DTYPE_MIN_MINOR.get(fmt.dtype_code(t.dtype), 0) for t in c.tensors], default=0)
 
 
@@ -604,7 +696,7 @@ def to_bytes(c: Container, major: int = fmt.VERSION_MAJOR) -> bytes:
     w = _Writer()
     meta = json.dumps(c.metadata, sort_keys=True).encode("utf-8")
     w.raw(fmt.MAGIC)
-    w.put("HHII", major, file_minor(c) if major == 1 else fmt.VERSION_MINOR, len(c.tensors), len(meta))
+    w.put("HHII", major, file_minor(c, major), len(c.tensors), len(meta))
     w.raw(meta)
     head = w.bytes()
     w.put("I", zlib.crc32(head))

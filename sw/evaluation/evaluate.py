@@ -21,6 +21,8 @@ from sw import container as ct
 from sw.data.datasets import Dataset, load_dataset
 from sw.methods.qat import restore
 from sw.models.zoo import MODELS, build_model
+from sw.evaluation.activations import quantizers_from_metadata
+from sw.quant.activations import fake_quantized
 from sw.tans import format as fmt
 from sw.tans.errors import FormatError, TansError, TrustError, quote
 from sw.train import accuracy, load_checkpoint, set_threads
@@ -253,7 +255,7 @@ def _accuracy(net: torch.nn.Module, data: Dataset, where: str) -> float:
 
 def evaluate_container(path: str | Path, checkpoint: str | Path | None = None,
                        data_spec: str | None = None, model: str | None = None,
-                       max_bytes: int | None = fmt.DEFAULT_MAX_BYTES) -> dict:
+                       max_bytes: int | None = fmt.DEFAULT_MAX_BYTES, device: str | torch.device = "cpu") -> dict:
     """Decode (golden), evaluate accuracy, and check exactness against the checkpoint if available.
 
     `checkpoint`, `data_spec` and `model` are the caller's (trusted) choices; without them
@@ -263,7 +265,7 @@ def evaluate_container(path: str | Path, checkpoint: str | Path | None = None,
     where = os.fspath(path)
     c = ct.read(path, max_bytes)
     try:
-        return _evaluate(c, path, checkpoint, data_spec, model)
+        return _evaluate(c, path, checkpoint, data_spec, model, torch.device(device))
     except ValueError as e:          # name the file in every message (FormatErrors: ct.in_file)
         if isinstance(e, TansError) or str(e).startswith(where + ": "):
             raise
@@ -271,14 +273,20 @@ def evaluate_container(path: str | Path, checkpoint: str | Path | None = None,
 
 
 def _evaluate(c: ct.Container, path: str | Path, checkpoint: str | Path | None, data_spec: str | None,
-              model: str | None) -> dict:
-    """evaluate_container after reading the file."""
+              model: str | None, device: torch.device = torch.device("cpu")) -> dict:
+    """evaluate_container after reading the file (accuracy measured on `device`)."""
     where = os.fspath(path)
     with ct.in_file(path):
-        net = model_of(c, model, where)
+        net = model_of(c, model, where).to(device)
         data = data_of(c, data_spec, where)
+        acts = quantizers_from_metadata(c.metadata.get("activation_quantizers"), net)
+        with fake_quantized(net, acts):       # the file's activation quantizers, if it has any
+            acc = _accuracy(net, data, where)
         out = {"container": str(path), "model": model or c.metadata.get("model"),
-               "decoded_accuracy": _accuracy(net, data, where), "test_examples": len(data.x_test)}
+               "decoded_accuracy": acc, "test_examples": len(data.x_test)}
+        if acts:
+            out["activation_quantizers"] = {n: q.to_dict() for n, q in acts.items()}
+            out["decoded_accuracy_float_activations"] = _accuracy(net, data, where)
         ckpt, note = (Path(checkpoint), None) if checkpoint is not None else (None, None)
         if ckpt is None and c.metadata.get("checkpoint") is not None:
             ckpt, note = checkpoint_in_folder(c.metadata["checkpoint"], path)
@@ -287,7 +295,7 @@ def _evaluate(c: ct.Container, path: str | Path, checkpoint: str | Path | None, 
             out["checkpoint"] = str(ckpt)
             out["exact"] = chk["exact"]
             out["mismatched_layers"] = chk["mismatched_layers"]
-            out["quantized_accuracy"] = _accuracy(chk["qmodel"], data, os.fspath(ckpt))
+            out["quantized_accuracy"] = _accuracy(chk["qmodel"].to(device), data, os.fspath(ckpt))
         else:
             out["exact"] = None
             if note:

@@ -37,6 +37,7 @@ from sw.methods.optq import gamma_of, quantize_layer
 from sw.methods.posttrain import (CERWU_STRENGTHS, DEFAULT_CALIBRATION, MAX_BINS,
                                   calibration_inputs, coded_record, int8_point, load_float_model, record_bits,
                                   weight_loss)
+from sw.methods import deadzone
 from sw.quant.activations import ActivationQuantizer, capture_inputs, fake_quantized, index_entropy
 from sw.quant.qmodel import quantizable_weights
 from sw.tans import format as fmt
@@ -208,7 +209,7 @@ class ParetoCurves:
     def __init__(self, model: nn.Module, calib_x: torch.Tensor, index_method: str = "rtn",
                  activations: bool = False, code_first_last: bool = False,
                  log2_states: int = fmt.DEFAULT_LOG2_STATES, max_lanes: int = fmt.DEFAULT_LANES,
-                 prefilter: bool = False, progress: bool = False) -> None:
+                 prefilter: bool = False, progress: bool = False, dead_zone: float = 0.0) -> None:
         if index_method not in ("rtn", "optq", "cerwu"):
             raise ValueError(f"index choice is rtn, optq or cerwu, got {index_method!r}")
         if calib_x is None or len(calib_x) == 0:
@@ -217,6 +218,9 @@ class ParetoCurves:
         t0 = time.time()
         self.model, self.calib, self.method = model, calib_x, index_method
         self.log2_states, self.max_lanes, self.prefilter = log2_states, max_lanes, prefilter
+        self.dead_zone = float(dead_zone)        #: Eq. 1's beta in steps: dead-zone points too (0: none)
+        if self.dead_zone:
+            deadzone.grid_of(self.dead_zone)
         self.names = quantizable_weights(model)
         edge = {self.names[0], self.names[-1]} if len(self.names) > 1 and not code_first_last else set()
         self.coded = [n for n in self.names if n not in edge]
@@ -305,7 +309,8 @@ class ParetoCurves:
         w2 = w.reshape(w.shape[0], -1)
         h = self.hessians.get(name)
         cands, seen = [], set()
-        for cfg, steps, q, s in self._index_candidates(name):
+        grid = self._index_candidates(name)
+        for cfg, steps, q, s in grid:
             key = (float(steps[0]), q.numpy().tobytes())
             if key in seen:
                 continue
@@ -314,6 +319,18 @@ class ParetoCurves:
             t = coded_record(name, ints, steps, False, self.log2_states, self.max_lanes)
             cands.append(RDPoint(record_bits(t), math.nan, dict(cfg, bins=t.bins, step=float(steps[0])), t, ints,
                                  layer_loss=weight_loss(w2, q, torch.tensor(s, dtype=torch.float64), h)))
+        if self.dead_zone:       # Eq. 1's dead zone on every plain grid (rtn decisions): the curve spans t and beta
+            for cfg, steps, q, s in grid:
+                if cfg.get("walk_lam", 0.0) != 0.0:
+                    continue
+                half = int(cfg["max_bins"]) // 2
+                key = ("dz", float(steps[0]), half)
+                if key in seen:
+                    continue
+                seen.add(key)
+                p = deadzone.point(name, w2, w2 / s, steps, torch.tensor(s, dtype=torch.float64), h, self.dead_zone,
+                                   half, False, self.log2_states, self.max_lanes, tuple(w.shape))
+                cands.append(RDPoint(p.bits, math.nan, dict(cfg, **p.config), p.tensor, p.integers, layer_loss=p.loss))
         p8 = int8_point(name, w, h)
         cands.append(RDPoint(p8.bits, math.nan, dict(p8.config, kind="int8"), p8.tensor, p8.integers,
                              layer_loss=p8.loss))
@@ -443,7 +460,9 @@ class ParetoCurves:
                     int8=[n for n in self.names if n not in chosen or chosen[n].tensor.kind != fmt.KIND_TANS],
                     state_dtypes={k: str(v.dtype).replace("torch.", "") for k, v in state.items()})
         if acts:
-            meta["activation_quantizers"] = {a["module"]: {"step": a["step"], "levels": a["levels"]} for a in acts}
+            meta["activation_quantizers"] = {a["module"]: {"step": a["step"], "levels": a["levels"],
+                                                           "entropy_bits": a["entropy_bits"],
+                                                           "fixed_bits": a["fixed_bits"]} for a in acts}
         return ct.Container(tensors, meta), info
 
 
@@ -453,7 +472,7 @@ def compress_file(source: str | Path, output: str | Path, method: str = "pareto"
                   seed: int = 0, n_train: int | None = None, n_test: int | None = None,
                   calibration: int = DEFAULT_CALIBRATION, log2_states: int = fmt.DEFAULT_LOG2_STATES,
                   max_lanes: int = fmt.DEFAULT_LANES, code_first_last: bool = False,
-                  progress: bool = True) -> tuple[ct.Container, dict]:
+                  progress: bool = True, dead_zone: float = 0.0) -> tuple[ct.Container, dict]:
     """`compress --method pareto|pareto-optq|pareto-cerwu`: curves, allocation, the .tans file."""
     from sw.data.datasets import load_dataset
     from sw.train import accuracy
@@ -472,7 +491,7 @@ def compress_file(source: str | Path, output: str | Path, method: str = "pareto"
     meta["source"] = checkpoint_ref(source, output)
     pc = ParetoCurves(net, calib, METHODS[method], activations=activation_bits is not None,
                       code_first_last=code_first_last, log2_states=log2_states, max_lanes=max_lanes,
-                      progress=progress)
+                      progress=progress, dead_zone=dead_zone)
     choice, al = pc.pareto(target_bits_per_weight, activation_bits)
     c, info = pc.container(choice, meta, method)
     info.update(target_bits_per_weight=target_bits_per_weight, activation_bits=activation_bits,

@@ -13,10 +13,12 @@ the KL divergence of the model's outputs on the calibration inputs from the floa
 with only that layer quantized (allocation "output"; "layer" keeps the layer loss). One
 global Lagrange multiplier picks each layer's point minimizing score + λ·bits (bisection on
 λ to meet `target_bits_per_weight` over the coded layers, then a greedy pass that spends
-what is left of the budget); with `lam` the walks and the choice use that λ directly, in
-layer-loss units. Hessians come from the float model's inputs (all layers at once). The
-result is an ordinary `.tans` container (zero-point records, lanes of whole input
-channels) that the golden decoder and the hardware read like every other file.
+what is left of the budget, then a local search on the divergence of the whole model with
+every coded layer quantized, since the per-layer divergences do not simply add up); with
+`lam` the walks and the choice use that λ directly, in layer-loss units. Hessians come from
+the float model's inputs (all layers at once). The result is an ordinary `.tans` container
+(zero-point records, lanes of whole input channels) that the golden decoder and the hardware
+read like every other file.
 """
 from __future__ import annotations
 
@@ -37,13 +39,17 @@ from sw.methods.compress import (CONTAINER_KIND, checkpoint_ref, load_state_dict
 from sw.methods.layout import lanes_for
 from sw.methods.hessian import collect_hessians, dampen
 from sw.methods.optq import METHODS, gamma_of, quantize_layer
+from sw.methods import deadzone
 from sw.quant.qmodel import quantizable_weights
 from sw.tans import format as fmt
 from sw.train import set_threads
 
 MAX_BINS = 31                 #: widest searched grid: symbols fit the default core's 5 symbol bits
 INT8_HALF = 127               #: raw 8-bit layers: indices -127..127, step max|w|/127 per output channel
-STEP_FACTORS = tuple(float(c) for c in np.geomspace(0.12, 6.0, 30))      #: rtn/optq: step = c x std(w)
+#: step = c x std(w). OPTQ's error feedback keeps coarse grids busy (the rounding errors of the first
+#: columns pile up in the later ones), so its rate falls slowly with the step: at 6 std an MLP layer
+#: still took 0.57 bits/weight; the range runs to 20 std so that OPTQ and CERWU reach low rates
+STEP_FACTORS = tuple(float(c) for c in np.geomspace(0.12, 20.0, 36))
 CERWU_STRENGTHS = tuple(float(t) for t in np.geomspace(0.005, 4.0, 12))   #: cerwu walk λ as γλ / mean diag(hs)
 DEFAULT_CALIBRATION = 512     #: calibration examples drawn from the training split
 
@@ -131,7 +137,8 @@ class PostTraining:
                  bins: int | None = None, walk_lams: list[float] | None = None,
                  log2_states: int = fmt.DEFAULT_LOG2_STATES, max_lanes: int = fmt.DEFAULT_LANES,
                  code_first_last: bool = False, per_channel_steps: bool = False, passes: int = 2,
-                 allocation: str = "output", progress: bool = True) -> None:
+                 allocation: str = "output", progress: bool = True, refine_rounds: int = 10,
+                 refine_window: int = 1, dead_zone: float = 0.0) -> None:
         if method not in METHODS:
             raise ValueError(f"unknown method {method!r}: use one of {', '.join(METHODS)}")
         if bins is not None and (bins < 3 or bins % 2 == 0 or bins > 255):
@@ -147,6 +154,10 @@ class PostTraining:
         self.model, self.method, self.bins = model, method, bins
         self.log2_states, self.max_lanes = log2_states, max_lanes
         self.per_channel, self.passes = per_channel_steps, passes
+        self.refine_rounds, self.refine_window = refine_rounds, refine_window
+        self.dead_zone = float(dead_zone)       #: Eq. 1's beta in steps: grids also get dead-zone points (0: none)
+        if self.dead_zone:
+            deadzone.grid_of(self.dead_zone)      # a beta the codebook can store, or ValueError now
         self.calibration = 0 if calib_x is None else int(len(calib_x))
         t0 = time.time()
         self.names = quantizable_weights(model)
@@ -160,6 +171,7 @@ class PostTraining:
             self.hessians = collect_hessians(model, self.coded, calib_x)
         self.points: dict[str, list[Point]] = {}
         self._calib, self._ref = calib_x, None
+        self._values: dict[int, tuple[Point, torch.Tensor]] | None = None
         if self.allocation == "output":
             self._ref = self._outputs({})
             if self._ref.dim() == 2:
@@ -178,7 +190,9 @@ class PostTraining:
                     p.score = p.loss
             self.points[n] = pts
         bar.close()
-        self._calib = None
+        if self.allocation != "output":
+            self._calib = None     # "output" keeps it: `select` refines the choice on the joint divergence
+        self._joint_kl: dict[tuple, float] = {}
         self.edge_points = {n: int8_point(n, self.weights[n], None) for n in self.edges}
         self.seconds = time.time() - t0
 
@@ -186,9 +200,8 @@ class PostTraining:
     def _outputs(self, layers: dict[str, Point], batch_size: int = 256) -> torch.Tensor:
         """The model's float64 outputs on the calibration inputs with the given layers' decoded weights swapped in."""
         from torch.func import functional_call
-        params = {n: torch.from_numpy(np.ascontiguousarray(p.tensor.values())).to(self.weights[n].device,
-                                                                                 dict(self.model.named_parameters())[n].dtype)
-                  for n, p in layers.items()}
+        dtypes = {n: v.dtype for n, v in self.model.named_parameters()}
+        params = {n: self._decoded(p).to(dtypes[n]) for n, p in layers.items()}
         was = self.model.training
         self.model.eval()
         try:
@@ -197,6 +210,15 @@ class PostTraining:
         finally:
             self.model.train(was)
         return torch.cat(outs).to(torch.float64)
+
+    def _decoded(self, p: Point) -> torch.Tensor:
+        """The weights a point's record decodes to (kept while `_refine` runs, which revisits points)."""
+        if self._values is not None and id(p) in self._values:
+            return self._values[id(p)][1]
+        v = torch.from_numpy(np.ascontiguousarray(p.tensor.values()))
+        if self._values is not None:
+            self._values[id(p)] = (p, v)
+        return v
 
     def _grids(self, w2: torch.Tensor) -> list[tuple[dict, np.ndarray]]:
         """(description, float32 steps) of every grid searched for a layer's 2-d weights."""
@@ -238,6 +260,9 @@ class PostTraining:
                 cfg = dict(desc, walk_lam=lam, bins=t.bins,
                            step=float(steps[0]) if steps.size == 1 else "per-channel")
                 points.append(Point("tans", record_bits(t), weight_loss(w2, q, scol, h), t, ints, cfg))
+            if self.dead_zone:      # the same grid with Eq. 1's dead zone (rtn decisions, sw.quant.deadzone)
+                points.append(deadzone.point(name, w2, ws, steps, scol, h, self.dead_zone, half, self.per_channel,
+                                             self.log2_states, self.max_lanes, tuple(w.shape), desc))
         points.append(int8_point(name, w, h))
         return points
 
@@ -281,7 +306,54 @@ class PostTraining:
                 else:
                     hi = mid
             mu, choice = hi, self._lagrangian(hi)
-        return self._fill(choice, budget), mu, True
+        return self._refine(self._fill(choice, budget), budget), mu, True
+
+    def joint_divergence(self, choice: dict[str, int]) -> float:
+        """KL divergence of the outputs with every coded layer at its chosen point (cached per choice)."""
+        key = tuple(choice[n] for n in self.coded)
+        if key not in self._joint_kl:
+            layers = {n: self.points[n][i] for n, i in choice.items()}
+            self._joint_kl[key] = output_divergence(self._outputs(layers), self._ref)
+        return self._joint_kl[key]
+
+    def _refine(self, choice: dict[str, int], budget: float) -> dict[str, int]:
+        """Local search on the joint output divergence (allocation "output"): the per-layer scores add
+        up only approximately (quantizing two layers costs more than the sum of each alone), so move one
+        layer to another hull point, or one up and another down, within `refine_window` hull positions, while
+        the whole model's divergence on the calibration inputs drops and the bits stay within budget."""
+        if self.allocation != "output" or self._calib is None or self.refine_rounds <= 0 or len(choice) == 0:
+            return choice
+        w = self.refine_window
+        self._values = {}
+        try:
+            return self._local_search(choice, budget, w)
+        finally:
+            self._values = None
+
+    def _local_search(self, choice: dict[str, int], budget: float, w: int) -> dict[str, int]:
+        """The moves of `_refine`, best improvement first, for at most `refine_rounds` rounds."""
+        best, best_kl = dict(choice), self.joint_divergence(choice)
+        for _ in range(self.refine_rounds):
+            moves = []
+            for n, i in best.items():
+                moves += [{n: j} for j in range(max(0, i - w), min(len(self.points[n]), i + w + 1)) if j != i]
+            for a, ia in best.items():      # a up (hull points are sorted by bits), b down
+                for b, ib in best.items():
+                    if a != b:
+                        moves += [{a: ja, b: jb} for ja in range(ia + 1, min(len(self.points[a]), ia + w + 1))
+                                  for jb in range(max(0, ib - w), ib)]
+            step = None
+            for mv in moves:
+                cand = {**best, **mv}
+                if self._bits(cand) > budget:
+                    continue
+                kl = self.joint_divergence(cand)
+                if kl < best_kl - 1e-12:
+                    step, best_kl = cand, kl
+            if step is None:
+                break
+            best = step
+        return best
 
     def _lagrangian(self, mu: float) -> dict[str, int]:
         """Each layer's point minimizing score + mu·bits (ties: fewer bits)."""
@@ -354,7 +426,8 @@ def post_train(model: nn.Module, calib_x: torch.Tensor | None, method: str = "ce
                target_bits_per_weight: float | None = None, lam: float | None = None, bins: int | None = None,
                log2_states: int = fmt.DEFAULT_LOG2_STATES, max_lanes: int = fmt.DEFAULT_LANES,
                code_first_last: bool = False, metadata: dict | None = None, *,
-               per_channel_steps: bool = False, progress: bool = False) -> tuple[ct.Container, dict]:
+               per_channel_steps: bool = False, progress: bool = False, dead_zone: float = 0.0
+               ) -> tuple[ct.Container, dict]:
     """Post-training compression of a float model: `(Container, info)` at a rate target or a fixed λ.
 
     post_train(model, calib_x, method="cerwu"|"optq"|"rtn", target_bits_per_weight=T | lam=L,
@@ -369,7 +442,8 @@ def post_train(model: nn.Module, calib_x: torch.Tensor | None, method: str = "ce
     target_bits_per_weight: bits of the coded layers' whole records (payload, lane states,
       table, steps, header) per coded weight, at most this; the layers' points are then
       compared by the KL divergence of the model's outputs on calib_x from the float
-      model's (one layer quantized at a time, summed over layers). Or lam: a fixed Lagrange
+      model's (one layer quantized at a time, summed over layers; the choice then refined on the
+      divergence with all of them quantized together). Or lam: a fixed Lagrange
       multiplier in layer-loss units (mean squared output error of the layer per bit), for
       cerwu also the walk's λ. Exactly one of the two.
     bins: fix each coded layer's grid to `bins` bins over ±max|w| instead of searching the step.
@@ -385,7 +459,7 @@ def post_train(model: nn.Module, calib_x: torch.Tensor | None, method: str = "ce
     """
     pt = PostTraining(model, calib_x, method, bins, None if lam is None or method != "cerwu" else [float(lam)],
                       log2_states, max_lanes, code_first_last, per_channel_steps,
-                      allocation="output" if lam is None else "layer", progress=progress)
+                      allocation="output" if lam is None else "layer", progress=progress, dead_zone=dead_zone)
     return pt.container(target_bits_per_weight, lam, metadata)
 
 
@@ -438,7 +512,8 @@ def compress_file(source: str | Path, output: str | Path, method: str = "cerwu",
                   data: str | None = None, seed: int = 0, n_train: int | None = None, n_test: int | None = None,
                   calibration: int = DEFAULT_CALIBRATION, log2_states: int = fmt.DEFAULT_LOG2_STATES,
                   max_lanes: int = fmt.DEFAULT_LANES, code_first_last: bool = False,
-                  per_channel_steps: bool = False, progress: bool = True) -> tuple[ct.Container, dict]:
+                  per_channel_steps: bool = False, progress: bool = True, dead_zone: float = 0.0
+                  ) -> tuple[ct.Container, dict]:
     """`compress --method`: post-train a checkpoint's float model (or a state_dict) and write the .tans file."""
     from sw.data.datasets import load_dataset
     from sw.train import accuracy, set_threads
@@ -456,6 +531,7 @@ def compress_file(source: str | Path, output: str | Path, method: str = "cerwu",
         raise ValueError(f"{method} needs calibration data: pass --data SPEC (the split the model was trained on)")
     meta["source"] = checkpoint_ref(source, output)
     c, info = post_train(net, calib, method, target_bits_per_weight, lam, bins, log2_states, max_lanes,
-                         code_first_last, meta, per_channel_steps=per_channel_steps, progress=progress)
+                         code_first_last, meta, per_channel_steps=per_channel_steps, progress=progress,
+                         dead_zone=dead_zone)
     ct.write(output, c, (source,))            # never over its own input
     return c, info

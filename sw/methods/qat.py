@@ -23,7 +23,8 @@ from sw.quant import QuantConfig, QuantizedModel
 from sw.methods.layout import lanes_for
 from sw.tans import format as fmt
 from sw.train.checkpoint import CHECKPOINT_FORMAT, load_checkpoint, save_checkpoint
-from sw.train.loop import accuracy, batches, set_threads
+from sw.train import distributed
+from sw.train.loop import accuracy, set_threads, shard_batches
 
 PHASES = ("float", "qat", "finetune", "done")
 
@@ -109,23 +110,26 @@ def make_optimizer(qmodel: QuantizedModel, cfg: TrainConfig) -> torch.optim.Opti
     return torch.optim.Adam(groups)
 
 
-def build_qmodel(cfg: TrainConfig, data: Dataset | None = None) -> QuantizedModel:
-    """The configured model wrapped with its quantizers."""
+def build_qmodel(cfg: TrainConfig, data: Dataset | None = None, module: nn.Module | None = None) -> QuantizedModel:
+    """The configured model wrapped with its quantizers (`module`: the caller's own model instead of cfg.model)."""
+    if module is not None:
+        return QuantizedModel(module, cfg.quant_config())
     mc = dict(cfg.model_config) or (data.model_config() if data else {})
     torch.manual_seed(cfg.seed)
     return QuantizedModel(build_model(cfg.model, mc), cfg.quant_config())
 
 
-def restore(state: dict) -> tuple[TrainConfig, QuantizedModel]:
-    """Rebuild the configuration and the quantized model of a checkpoint."""
+def restore(state: dict, module: nn.Module | None = None) -> tuple[TrainConfig, QuantizedModel]:
+    """Rebuild the configuration and the quantized model of a checkpoint (into `module` if given)."""
     cfg = TrainConfig.from_dict(state["config"])
-    qmodel = build_qmodel(cfg)
-    try:
-        qmodel.load_state_dict(state["model"])
-    except RuntimeError as e:
-        raise ValueError(f"checkpoint weights do not fit model {cfg.model!r}: {str(e).splitlines()[0]}") from None
+    qmodel = build_qmodel(cfg, None, module)
+    from sw.models.zoo import load_weights
+    load_weights(qmodel, state["model"], "checkpoint", cfg.model)
     if state["phase"] in ("finetune", "done") or (state["phase"] == "qat" and state.get("frozen")):
         qmodel.freeze_bins()
+    if state.get("codebooks"):          # HEMP's Lloyd-max levels of the coded layers (sw.methods.hemp)
+        from sw.methods.hemp import with_codebooks
+        qmodel = with_codebooks(qmodel, state["codebooks"])
     return cfg, qmodel
 
 
@@ -133,7 +137,7 @@ class Trainer:
     """Runs the three phases with per-epoch checkpoints; `run()` resumes where a checkpoint stopped."""
 
     def __init__(self, cfg: TrainConfig, checkpoint: str | Path, data: Dataset | None = None,
-                 progress: bool = True, log=print) -> None:
+                 progress: bool = True, log=print, module: nn.Module | None = None) -> None:
         self.cfg, self.path, self.progress, self.log = cfg, Path(checkpoint), progress, log
         if not 0 <= cfg.distill <= 1 or not 0 <= cfg.val_fraction < 1 or not cfg.distill_temperature > 0:
             raise ValueError(f"distill must be in 0..1 (got {cfg.distill}), val_fraction in 0..1 (got "
@@ -142,23 +146,28 @@ class Trainer:
         self.data = split_validation(data, cfg.val_fraction, cfg.seed)
         if not cfg.model_config:
             cfg.model_config = self.data.model_config()
-        self.qmodel = build_qmodel(cfg, self.data)
+        elif ":" in cfg.model:       # a factory gets the data's arguments too (sw.models.zoo.build_model)
+            cfg.model_config = {**self.data.model_config(), **cfg.model_config}
+        self.qmodel = build_qmodel(cfg, self.data, module)
         self.phase, self.epoch = "float", 0
         self.history: list[dict] = []
         self.results: dict = {}
         self.opt_state: dict | None = None
         self.best: dict | None = None            # best epoch so far of the current phase (validation accuracy)
         self.teacher: nn.Module | None = None    # the float model, for distillation
+        self.device = torch.device("cpu")        # where training runs (sw.api.train sets it from --device)
+        self.dist = distributed.current()        # this rank's place in a torchrun job (world 1: alone)
+        self.workers = 0                         # DataLoader processes decoding batches ahead (lazy image folders)
 
     @classmethod
     def resume(cls, checkpoint: str | Path, data: Dataset | None = None, progress: bool = True,
-               log=print, overrides: dict | None = None) -> "Trainer":
+               log=print, overrides: dict | None = None, module: nn.Module | None = None) -> "Trainer":
         """Continue the run of a checkpoint (later phases may take new epoch counts from `overrides`)."""
         state = load_checkpoint(checkpoint)
-        cfg, qmodel = restore(state)
+        cfg, qmodel = restore(state, module)
         for k, v in (overrides or {}).items():
             setattr(cfg, k, v)
-        t = cls(cfg, checkpoint, data, progress, log)
+        t = cls(cfg, checkpoint, data, progress, log, copy.deepcopy(module) if module is not None else None)
         t.qmodel = qmodel
         t.phase, t.epoch = state["phase"], state["epoch"]
         t.history, t.results = state.get("history", []), state.get("results", {})
@@ -211,11 +220,21 @@ class Trainer:
     def run(self, stop_after: str | None = None) -> dict:
         """Run (or finish) every phase, or only up to `stop_after` ("float": the float baseline); returns the results dict."""
         set_threads()
+        if self.phase in ("float", "qat") and stop_after != "float":
+            entropy_target_bits(self.cfg, self.qmodel)   # an impossible target fails now, before any checkpoint
+        self.dist = distributed.current()
+        self.device = distributed.rank_device(self.device)
+        self.qmodel.to(self.device)
+        if self.teacher is not None:
+            self.teacher.to(self.device)
+        if not self.dist.is_main:
+            self.progress, self.log = False, (lambda *a, **k: None)
         while self.phase != "done":
             phase = self.phase
             if phase == "finetune":
                 self.qmodel.freeze_bins()
             model = self.qmodel.base if phase == "float" else self.qmodel
+            self._ddp = self.dist.wrap(model, self.device)    # the model itself unless distributed
             if phase == "float":
                 opt = torch.optim.Adam(self.qmodel.base.parameters(), lr=self.cfg.float_lr)
             else:
@@ -239,16 +258,28 @@ class Trainer:
                 self.epoch = ep + 1
                 bar.set_postfix({k: (round(v, 3) if isinstance(v, float) else v) for k, v in rec.items()
                                  if k in ("loss", "val_acc", "bpw", "bins")})
-                save_checkpoint(self.path, self.state(opt))
+                self._save(opt)
             bar.close()
+            self._ddp = None
             self._end_phase(phase)
             if phase == stop_after:   # the checkpoint stays in this phase with its epochs done; --resume goes on
-                save_checkpoint(self.path, self.state(None))
+                self._save(None)
                 return self.results
             self.phase = PHASES[PHASES.index(phase) + 1]
             self.epoch = 0
-            save_checkpoint(self.path, self.state(None))
+            self._save(None)
         return self.results
+
+    def _save(self, opt: torch.optim.Optimizer | None) -> None:
+        """Write the checkpoint (rank 0 only; buffers synced from rank 0 first)."""
+        self.dist.sync_buffers(self.qmodel)
+        if self.dist.is_main:
+            save_checkpoint(self.path, self.state(opt))
+
+    def _accuracy(self, model: nn.Module, x, y: torch.Tensor) -> float:
+        """Test/validation accuracy on this device (counted on shards and summed across ranks)."""
+        self.dist.sync_buffers(model)
+        return distributed.sharded_accuracy(model, x, y, self.dist, self.device)
 
     def _epoch(self, model: nn.Module, opt: torch.optim.Optimizer, phase: str, ep: int,
                target: float | None) -> dict:
@@ -257,15 +288,23 @@ class Trainer:
         seed = cfg.seed * 1000 + 100 * PHASES.index(phase) + ep
         total, count, est = 0.0, 0, None
         distill = self.teacher is not None and phase != "float" and cfg.distill > 0
-        for idx in batches(len(d.x_train), cfg.batch_size, seed):
-            x = d.x_train[idx]
-            out = model(x)
-            loss = F.cross_entropy(out, d.y_train[idx])
+        ddp, dev, ctx = getattr(self, "_ddp", None) or model, self.device, self.dist
+        for n_global, x, y in shard_batches(d.x_train, d.y_train, cfg.batch_size, seed, ctx, self.workers):
+            x, y = x.to(dev, non_blocking=True), y.to(dev, non_blocking=True)
+            out = ddp(x)
+            if ctx.active:   # shard sums over the global batch x world: DDP's gradient mean is the global mean's
+                scale = ctx.world / n_global
+                loss = F.cross_entropy(out, y, reduction="sum") * scale
+            else:
+                loss = F.cross_entropy(out, y)
             if distill:
                 temp = cfg.distill_temperature
                 with torch.no_grad():
                     soft = F.log_softmax(self.teacher(x) / temp, dim=1)
-                kd = F.kl_div(F.log_softmax(out / temp, dim=1), soft, log_target=True, reduction="batchmean")
+                if ctx.active:
+                    kd = F.kl_div(F.log_softmax(out / temp, dim=1), soft, log_target=True, reduction="sum") * scale
+                else:
+                    kd = F.kl_div(F.log_softmax(out / temp, dim=1), soft, log_target=True, reduction="batchmean")
                 loss = (1 - cfg.distill) * loss + cfg.distill * temp * temp * kd
             if target is not None:
                 ent, est = self.qmodel.entropy_loss(target)
@@ -275,11 +314,13 @@ class Trainer:
             opt.step()
             if phase != "float":
                 self.qmodel.clamp_()
-            total += float(loss.detach()) * len(idx)
-            count += len(idx)
+            total += float(loss.detach()) * (n_global / ctx.world if ctx.active else len(y))
+            count += n_global if ctx.active else len(y)
+        if ctx.active:
+            total = ctx.all_sum(total, dev)
         rec = {"phase": phase, "epoch": ep + 1, "loss": total / max(1, count),
-               "val_acc": accuracy(model, d.x_val, d.y_val) if d.x_val is not None else None,
-               "acc": accuracy(model, d.x_test, d.y_test)}   # test accuracy: logged, never used to choose
+               "val_acc": self._accuracy(model, d.x_val, d.y_val) if d.x_val is not None else None,
+               "acc": self._accuracy(model, d.x_test, d.y_test)}   # test accuracy: logged, never used to choose
         if phase != "float":
             n = self.qmodel.coded_weights()
             rec["bpw"] = self.qmodel.hard_entropy_bits() / max(1, n)
@@ -299,13 +340,13 @@ class Trainer:
         self.best = None
         if d.x_val is not None:
             model = self.qmodel.base if phase == "float" else self.qmodel
-            self.results[f"{phase}_val_accuracy"] = accuracy(model, d.x_val, d.y_val)
+            self.results[f"{phase}_val_accuracy"] = self._accuracy(model, d.x_val, d.y_val)
             self.results["validation_examples"] = len(d.x_val)
         if phase == "float":
-            self.results["float_accuracy"] = accuracy(self.qmodel.base, d.x_test, d.y_test)
+            self.results["float_accuracy"] = self._accuracy(self.qmodel.base, d.x_test, d.y_test)
             self.log(f"float baseline: {self.results['float_accuracy']:.2f}% test accuracy")
         else:
-            acc = accuracy(self.qmodel, d.x_test, d.y_test)
+            acc = self._accuracy(self.qmodel, d.x_test, d.y_test)
             n = self.qmodel.coded_weights()
             self.results[f"{phase}_accuracy"] = acc
             self.results["entropy_bits_per_weight"] = self.qmodel.hard_entropy_bits() / max(1, n)

@@ -1,11 +1,13 @@
 """Models: LeNet-5, the paper's ResNet-18 (widths 16-32-64-128), an MLP, and user modules by import path."""
 from __future__ import annotations
 
-import importlib
+import inspect
 
 import torch
 from torch import nn
 import torch.nn.functional as F
+
+from sw.factory import import_factory  # noqa: F401  (re-exported)
 
 
 class LeNet5(nn.Module):
@@ -95,8 +97,29 @@ class MLP(nn.Module):
 MODELS = {"lenet5": LeNet5, "resnet18": ResNet18, "mlp": MLP}
 
 
+#: keyword arguments `train` offers every model, from its data set (sw.data.Dataset.model_config)
+DATA_KEYS = ("in_channels", "num_classes", "image_size")
+
+
+def factory_kwargs(factory, config: dict) -> dict:
+    """The keyword arguments a factory gets: every entry of `config`, except the DATA_KEYS its
+    signature does not take (a factory without **kwargs need not declare them)."""
+    try:
+        params = inspect.signature(factory).parameters
+    except (TypeError, ValueError):
+        return dict(config)
+    if any(p.kind == p.VAR_KEYWORD for p in params.values()):
+        return dict(config)
+    return {k: v for k, v in config.items() if k not in DATA_KEYS or k in params}
+
+
 def build_model(name: str, config: dict | None = None) -> nn.Module:
-    """Build a registered model ("lenet5", "resnet18", "mlp") or a user's "package.module:factory"."""
+    """Build a registered model ("lenet5", "resnet18", "mlp") or a user's "package.module:factory".
+
+    A factory is called with keyword arguments only: in_channels, num_classes and image_size
+    (from the data set) when its signature names them or takes **kwargs, plus every entry of
+    the model configuration (`--model-config`), which it must accept. It returns an nn.Module.
+    """
     config = dict(config or {})
     if name in MODELS:
         for key in ("widths", "hidden"):
@@ -104,16 +127,51 @@ def build_model(name: str, config: dict | None = None) -> nn.Module:
                 config[key] = tuple(config[key])
         return MODELS[name](**config)
     if ":" in name:
-        mod_name, _, attr = name.partition(":")
+        factory = import_factory(name, "model")
+        kwargs = factory_kwargs(factory, config)
         try:
-            factory = getattr(importlib.import_module(mod_name), attr)
-        except (ImportError, AttributeError) as e:
-            raise ValueError(f"cannot import model factory {name!r}: {e}") from None
-        model = factory(**config)
+            model = factory(**kwargs)
+        except TypeError as e:
+            raise ValueError(f"model factory {name!r} does not take the keyword arguments "
+                             f"{', '.join(sorted(kwargs)) or '(none)'}: {' '.join(str(e).splitlines())} "
+                             f"(a factory receives {', '.join(DATA_KEYS)} if it names them, and every "
+                             "--model-config entry)") from None
         if not isinstance(model, nn.Module):
             raise ValueError(f"model factory {name!r} did not return a torch.nn.Module")
         return model
     raise ValueError(f"unknown model {name!r}: use one of {', '.join(MODELS)} or package.module:factory")
+
+
+def describe_mismatch(model: nn.Module, state: dict) -> str | None:
+    """One line saying how `state` does not fit `model`'s state_dict (None if it fits by names and shapes)."""
+    want = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    have = {k: tuple(v.shape) for k, v in state.items() if hasattr(v, "shape")}
+    missing = [k for k in want if k not in have]
+    extra = [k for k in have if k not in want]
+    shape = [k for k in want if k in have and want[k] != have[k]]
+    if not (missing or extra or shape):
+        return None
+    parts = []
+    if missing:
+        parts.append(f"{len(missing)} missing (first {missing[0]!r})")
+    if extra:
+        parts.append(f"{len(extra)} unexpected (first {extra[0]!r})")
+    if shape:
+        parts.append(f"{len(shape)} of other shapes (first {shape[0]!r}: {have[shape[0]]}, the model has "
+                     f"{want[shape[0]]})")
+    return f"{type(model).__name__} has {len(want)} state entries, the weights {len(have)}: " + ", ".join(parts)
+
+
+def load_weights(model: nn.Module, state: dict, where: str, name: str) -> nn.Module:
+    """Load a state_dict into `model`; a mismatch is one ValueError line naming the first differing entry."""
+    why = describe_mismatch(model, state)
+    if why is not None:
+        raise ValueError(f"{where}: weights do not fit model {name!r}: {why}")
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as e:
+        raise ValueError(f"{where}: weights do not fit model {name!r}: {' '.join(str(e).split())[:300]}") from None
+    return model
 
 
 def count_parameters(model: nn.Module) -> int:

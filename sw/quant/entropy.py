@@ -19,7 +19,7 @@ def row_entropies(symbols: torch.Tensor) -> torch.Tensor:
     rows = symbols.detach().reshape(symbols.shape[0], -1).to(torch.int64)
     rows = rows - rows.min()
     width = int(rows.max()) + 1
-    counts = torch.zeros(rows.shape[0], width, dtype=torch.float64)
+    counts = torch.zeros(rows.shape[0], width, dtype=torch.float64, device=rows.device)
     counts.scatter_add_(1, rows, torch.ones_like(rows, dtype=torch.float64))
     p = counts / rows.shape[1]
     return -(torch.where(p > 0, p * torch.log2(torch.where(p > 0, p, 1.0)), 0.0)).sum(dim=1)

@@ -35,6 +35,9 @@ class FracQuantizer(nn.Module):
         self.clip = nn.Parameter(torch.ones(channels if per_channel_scale else 1))
         self.register_buffer("initialized", torch.zeros((), dtype=torch.bool))
         self.dead_zone = float(dead_zone)
+        if self.dead_zone:
+            from sw.quant.deadzone import grid_of
+            grid_of(self.dead_zone)          # a beta the container's codebook can store, or ValueError now
         self.step_bits = int(step_bits)       #: steps rounded to this many mantissa bits (0: float32 as is)
         self.min_half, self.max_half = (min_bins - 1) // 2, (max_bins - 1) // 2
         self.mixing = learn_bins
@@ -113,7 +116,7 @@ class FracQuantizer(nn.Module):
     def group_sizes(self) -> torch.Tensor:
         """Number of weights in each lambda group."""
         n = math.prod(self.shape)
-        return torch.full((self.lam.numel(),), n / self.lam.numel(), dtype=torch.float64)
+        return torch.full((self.lam.numel(),), n / self.lam.numel(), dtype=torch.float64, device=self.lam.device)
 
     @torch.no_grad()
     def export(self, w: torch.Tensor) -> dict:
@@ -127,6 +130,10 @@ class FracQuantizer(nn.Module):
         if steps.numel() > 1 and bool((steps == steps[0]).all()) and self.clip.numel() == 1:
             steps = steps[:1]
         half = int(self.hard_half().max())
-        return {"integers": ints.numpy(), "steps": steps.to(torch.float32).numpy().copy(),
-                "per_channel": steps.numel() > 1, "bins": 2 * half + 1,
-                "group_bins": (2 * self.hard_half() + 1).tolist(), "values": w_q.numpy()}
+        out = {"integers": ints.numpy(), "steps": steps.to(torch.float32).numpy().copy(),
+               "per_channel": steps.numel() > 1, "bins": 2 * half + 1,
+               "group_bins": (2 * self.hard_half() + 1).tolist(), "values": w_q.numpy()}
+        if self.dead_zone > 0:       # Eq. 1's reconstruction as codebook levels on a step/G grid
+            from sw.quant.deadzone import export_entry
+            out = export_entry(out, self.dead_zone)
+        return out

@@ -129,8 +129,10 @@ class QuantizedModel(nn.Module):
         are detached) and extends the same criterion to the parameters Eq. 4 treats as fixed.
         """
         sign = 1.0 if estimate > target_bits else -1.0 if estimate < target_bits else 0.0
-        term = torch.zeros((), dtype=torch.float64)
-        for n in self.coded_names():
+        names = self.coded_names()
+        device = self.weight(names[0]).device if names else None
+        term = torch.zeros((), dtype=torch.float64, device=device)
+        for n in names:
             q, w = self.quantizer(n), self.weight(n)
             lo, hi, frac = q.bounds()
             f = frac.detach().to(torch.float64)

@@ -56,11 +56,14 @@ def zero_point_quantize(w: torch.Tensor, clip: torch.Tensor, half: torch.Tensor 
     """Quantize w to 2*half+1 bins on [-clip, clip]: (w_q, indices, step), w_q = indices * step.
 
     The step is clip/half (rounded to `step_bits`-bit mantissas when given), so zero is always a
-    reconstruction level (the zero point).
+    reconstruction level (the zero point). With a dead zone beta > 0, w_q follows the Pareto paper's
+    Eq. 1 instead: sign(i)·(beta/2 + |i|)·step.
     """
     half_t = torch.as_tensor(half, dtype=w.dtype, device=w.device)
     step = round_step_bits(clip / torch.clamp(half_t, min=1.0), step_bits)
     q = zero_point_indices(w, step, half_t, dead_zone)
+    if dead_zone > 0:     # Eq. 1: sign(i)·(beta/2 + |i|)·step (stored as a codebook, sw.quant.deadzone)
+        return (q + torch.sign(q) * (dead_zone / 2)) * step, q, step
     return q * step, q, step
 
 

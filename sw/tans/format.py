@@ -23,8 +23,9 @@ SPREAD_KEY_SHIFT = 32        #: symbol spread key = ((2*i + 1) << 32) // count, 
 # --- the container ---------------------------------------------------------
 MAGIC = b"\x89TANS\r\n\x1a"  #: 8 bytes, PNG-style: catches text-mode and truncation damage
 VERSION_MAJOR = 2            #: what the writer writes: 2.0 has compact record bodies (FORMAT.md 2.3)
-VERSION_MINOR = 0
-READ_VERSIONS = {1: 1, 2: 0}  #: major -> newest minor this reader reads (1.0, 1.1 and 2.0)
+VERSION_MINOR = 0            #: 2.0 unless a tensor uses a 2.1 feature (a codebook or tuple coding): see file_minor
+VERSION_MINOR_TUPLES = 1     #: 2.1: codebook quantizers (QUANT_CODEBOOK) and n-tuple coding (FORMAT.md 2.3c)
+READ_VERSIONS = {1: 1, 2: 1}  #: major -> newest minor this reader reads (1.0, 1.1, 2.0 and 2.1)
 DTYPE_BOOL = 12              #: dtype code of numpy bool (symbols 0 and 1), valid from version 1.1 and in 2.0
 DTYPE_MIN_MINOR = {DTYPE_BOOL: 1}  #: version 1 only: dtype code -> first minor version that defines it
 ENDIAN = "<"                 #: every integer and float field is little-endian
@@ -39,7 +40,11 @@ KINDS = {KIND_TANS: "tans", KIND_RAW_INT8: "raw_int8", KIND_RAW_F32: "raw_f32"}
 QUANT_NONE = 0               #: the symbols are the data (reconstruct as-is in `dtype`)
 QUANT_ZERO_POINT = 1         #: value = (symbol - zero_point) * step[channel]
 QUANT_SCALE = 2              #: value = int8 * step[channel] (raw 8-bit layers)
-QUANTS = {QUANT_NONE: "none", QUANT_ZERO_POINT: "zero_point", QUANT_SCALE: "scale"}
+QUANT_CODEBOOK = 3           #: value = level[symbol] * step[channel] (version 2.1: per-tensor integer levels)
+QUANTS = {QUANT_NONE: "none", QUANT_ZERO_POINT: "zero_point", QUANT_SCALE: "scale", QUANT_CODEBOOK: "codebook"}
+MAX_LEVEL_BITS = 16          #: codebook levels are signed integers of at most 16 bits (|level| <= 32768)
+MAX_TUPLE = 4                #: n-tuple coding: at most 4 weights per tANS symbol (version 2.1)
+TUPLE_SHIFT = 4              #: 2.1: the log2_states byte holds k in bits 0-3 and tuple size - 1 in bits 4-5
 
 NO_AXIS = -1                 #: lane_axis / step_axis value meaning "none"
 
