@@ -110,3 +110,15 @@ def test_export_is_exact(per_channel_bins):
     assert qm.coded == {"conv1.weight": False, "conv2.weight": True, "fc1.weight": True,
                         "fc2.weight": True, "fc3.weight": False}
     assert qm.bins()["conv1.weight"] == 255
+
+
+def test_small_coded_layers_get_one_clip():
+    """Coded layers below per_channel_min_weights (LeNet-5's conv2: 2400 weights) share one clip, so
+    one step instead of 16 is stored; larger ones keep a clip per output channel. Configurations
+    saved before the option existed restore with per-channel clips everywhere."""
+    qm = QuantizedModel(LeNet5(), QuantConfig())
+    assert qm.quantizer("conv2.weight").clip.numel() == 1
+    assert qm.quantizer("fc1.weight").clip.numel() == 120 and qm.quantizer("fc2.weight").clip.numel() == 84
+    old = QuantConfig.from_dict({k: v for k, v in QuantConfig().to_dict().items() if k != "per_channel_min_weights"})
+    assert old.per_channel_min_weights == 0
+    assert QuantizedModel(LeNet5(), old).quantizer("conv2.weight").clip.numel() == 16

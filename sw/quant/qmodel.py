@@ -1,6 +1,7 @@
 """Wrap any torch module so its conv/linear weights are fake-quantized (Fracbits + zero point)."""
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 
 import torch
@@ -28,6 +29,7 @@ class QuantConfig:
     code_first_last: bool = False    #: code the first and last layers too (default: 8-bit, uncoded)
     first_last_bins: int = 255       #: bins of the uncoded first/last layers: 8-bit, -127..127
     step_bits: int = 8               #: coded layers' steps rounded to 8-bit mantissas (cheap side info; 0: f32)
+    per_channel_min_weights: int = 4096  #: coded layers with fewer weights get one clip (their steps cost more than they save)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -36,6 +38,7 @@ class QuantConfig:
     def from_dict(cls, d: dict) -> "QuantConfig":
         known = {k: v for k, v in d.items() if k in cls.__dataclass_fields__}
         known.setdefault("step_bits", 0)      # configurations from before step rounding quantized with f32 steps
+        known.setdefault("per_channel_min_weights", 0)   # and before this, every layer had per-channel clips
         return cls(**known)
 
 
@@ -71,8 +74,9 @@ class QuantizedModel(nn.Module):
             self.coded[n] = coded
             shape = tuple(params[n].shape)
             if coded:
+                per_channel = c.per_channel_scale and math.prod(shape) >= c.per_channel_min_weights
                 q = FracQuantizer(shape, c.init_bins, c.learn_bins, c.per_channel_bins,
-                                  c.per_channel_scale, c.dead_zone, c.min_bins, c.max_bins, c.step_bits)
+                                  per_channel, c.dead_zone, c.min_bins, c.max_bins, c.step_bits)
             else:
                 q = FracQuantizer(shape, c.first_last_bins, False, False, c.per_channel_scale,
                                   0.0, c.first_last_bins, c.first_last_bins)
