@@ -81,10 +81,10 @@ def unpack_tuples(symbols: np.ndarray, n: int, lanes: int, tuple_size: int, bins
     lens = lane_lengths(n, lanes)
     starts = lane_starts(n, lanes)
     per_lane = -(-lens // tuple_size)
-    sym_start = lane_starts(int(per_lane.sum()), lanes)
-    if sym.size != int(per_lane.sum()):
-        raise FormatError(f"{sym.size} tuple symbols for {n} weights in tuples of {tuple_size} "
-                          f"(expected {int(per_lane.sum())})")
+    total = int(per_lane.sum())
+    sym_start = lane_starts(total, lanes)
+    if sym.size != total:
+        raise FormatError(f"{sym.size} tuple symbols for {n} weights in tuples of {tuple_size} (expected {total})")
     out = np.empty(n, np.int64)
     for j in range(lanes):
         base, length = int(sym_start[j]), int(lens[j])
