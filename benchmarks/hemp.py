@@ -6,6 +6,9 @@ Per seed (data split) the float model of benchmarks/rate_accuracy.py (trained, o
 * qat:            the entropy-driven Fracbits QAT (rate_accuracy.qat_point, its QAT/fine-tune epochs);
 * hemp-n1, -n2:   HEMP (sw.methods.hemp) minimizing H_1 / H_2 for --hemp-epochs, coded one weight per symbol;
 * hemp-n2-pair:   the same HEMP n = 2 checkpoints coded with pairs of weights per symbol (`compress --tuple 2`).
+* hemp-qat-nN[-pair]: HEMP on the seed's QAT checkpoint of a target (--qat-runs, sw.methods.hemp_refine);
+* qat-pair, qat-trim[-pair], qat-Q+Fep: the QAT checkpoints pair coded / with trimmed bins (--qat-pairs), and
+                  QAT with Q + F epochs (--qat-long: the budget control for HEMP on QAT).
 
 Each point is the golden-decoded `.tans` file's test accuracy and the bits/weight of the coded layers'
 whole records (as rate_accuracy counts them); file sizes are whole files. A method's result at a
@@ -36,7 +39,14 @@ DEFAULT_LAMS = [1.0, 2.0, 4.0]
 DEFAULT_QAT_TARGETS = [0.3, 0.35, 0.4, 0.45, 0.5]
 
 
-def setting_name(order: int, bins: int, lam: float, lloyd: bool) -> str:
+#: epochs of HEMP on a QAT model unless a run says otherwise (ORDER:LAM:TARGET:EPOCHS)
+QAT_HEMP_EPOCHS = 4          # sw.methods.hemp_refine.DEFAULT_EPOCHS (not imported: the module loads torch)
+
+
+def setting_name(order: int, bins: int, lam: float, lloyd: bool, qat: tuple[float, int] | None = None) -> str:
+    """A HEMP setting's name; `qat` = (QAT target, epochs) for HEMP on that QAT checkpoint."""
+    if qat is not None:
+        return f"n{order} lamH {lam:g} on qat {qat[0]:g}" + ("" if qat[1] == QAT_HEMP_EPOCHS else f" {qat[1]} ep")
     return f"n{order} b{bins} lamH {lam:g}" + (" lloyd" if lloyd else "")
 
 
@@ -61,20 +71,31 @@ def pair_efficiency(c, names: list[str]) -> list[dict]:
 
 
 def hemp_points(float_ckpt: Path, data, order: int, bins: int, lam: float, lloyd: bool, args, out: Path,
-                seed: int) -> tuple[list[dict], list[dict]]:
-    """Train HEMP from the float checkpoint, code it (scalar; pairs for n >= 2), decode, evaluate (cached)."""
+                seed: int, qat: tuple[float, int] | None = None) -> tuple[list[dict], list[dict]]:
+    """Train HEMP from the float checkpoint (or, with `qat` = (target, epochs), on the seed's QAT checkpoint
+    of that target: sw.methods.hemp_refine), code it (scalar; pairs for n >= 2), decode, evaluate (cached)."""
     from sw.methods.hemp import hemp_from_float, hemp_quant
-    name = setting_name(order, bins, lam, lloyd)
+    from sw.methods.hemp_refine import hemp_from_qat
+    name = setting_name(order, bins, lam, lloyd, qat)
+    qat_target = qat[0] if qat is not None else None
     folder = out / "hemp" / f"seed{seed}"
     folder.mkdir(parents=True, exist_ok=True)
     stem = name.replace(" ", "_")
     ck, rec = folder / f"{stem}.ckpt", folder / f"{stem}.json"
-    ov = {"order": order, "lam_h": lam, "lam_e": args.lam_e, "hemp_epochs": args.hemp_epochs,
-          "finetune_epochs": args.finetune_epochs, "quant": hemp_quant(bins), "lloyd": lloyd}
-    key = {"float": ra.weights_digest(float_ckpt), "overrides": ov}
-    codings = [(1, 8, f"hemp-n{order}")]
+    if qat_target is None:
+        ov = {"order": order, "lam_h": lam, "lam_e": args.lam_e, "hemp_epochs": args.hemp_epochs,
+              "finetune_epochs": args.finetune_epochs, "quant": hemp_quant(bins), "lloyd": lloyd}
+        start, key = float_ckpt, {"float": ra.weights_digest(float_ckpt), "overrides": ov}
+        prefix = f"hemp-n{order}"
+    else:
+        ov = {"order": order, "lam_h": lam, "lam_e": args.lam_e, "hemp_epochs": qat[1],
+              "init_from": "qat", "trim_bins": not args.no_trim}
+        start = out / "qat" / f"seed{seed}" / f"t{qat_target}.ckpt"
+        key = {"float": ra.weights_digest(float_ckpt), "qat": ra.weights_digest(start), "overrides": ov}
+        prefix = f"hemp-qat-n{order}"
+    codings = [(1, 8, prefix)]
     if order >= 2 and not args.no_pairs:
-        codings += [(2, 8, f"hemp-n{order}-pair")] + [(2, k, f"hemp-n{order}-pair-l{1 << k}") for k in args.pair_states]
+        codings += [(2, 8, f"{prefix}-pair")] + [(2, k, f"{prefix}-pair-l{1 << k}") for k in args.pair_states]
     saved = json.loads(rec.read_text()) if not args.no_cache and rec.exists() else {}
     if saved.get("key") == key:
         have = {p["method"] for p in saved["points"]}
@@ -95,7 +116,8 @@ def hemp_points(float_ckpt: Path, data, order: int, bins: int, lam: float, lloyd
         if st["config"].get("seed") == seed and all(st["config"].get(k) == v for k, v in ov.items()):
             t = HempTrainer.resume(ck, data=data, progress=False, log=lambda *a, **k: None)
     if t is None:
-        t = hemp_from_float(float_ckpt, ck, ov, data=data)
+        t = hemp_from_float(float_ckpt, ck, ov, data=data) if qat_target is None else \
+            hemp_from_qat(start, ck, ov, data=data)
     t.run()
     points = code_points(t, ck, folder, stem, name, codings, data, seed, bins)
     history = [h for h in t.history if h.get("phase") in ("hemp", "finetune")]
@@ -118,7 +140,8 @@ def code_points(t, ck: Path, folder: Path, stem: str, name: str, codings: list[t
         acc, exact = ra.decoded_accuracy(c, cfg.model, cfg.model_config, data)
         p = {"method": method, "setting": name, "seed": seed, "bits_per_weight": ra.coded_bits(c, names) / n,
              "accuracy": acc, "exact": exact, "file_bytes": tans.stat().st_size, "file": str(tans),
-             "quantized_accuracy": t.results.get("hemp_accuracy"), "bins": bins, "max_log2_states": k,
+             "quantized_accuracy": t.results.get("hemp_accuracy"), "bins": bins or t.results.get("bins"),
+             "max_log2_states": k,
              "block_entropy_bits_per_weight": t.results.get("block_entropy_bits_per_weight")}
         if tup == 2:
             p["pair_efficiency"] = pair_efficiency(ct.read(tans), names)
@@ -127,13 +150,37 @@ def code_points(t, ck: Path, folder: Path, stem: str, name: str, codings: list[t
 
 
 def qat_points(float_ckpt: Path, data, targets: list[float], setup: dict, out: Path, seed: int,
-               overrides: dict, cache: bool) -> list[dict]:
-    """rate_accuracy's QAT points, with the whole file's size added."""
+               overrides: dict, cache: bool, pairs: bool = False) -> list[dict]:
+    """rate_accuracy's QAT points, with the whole file's size added; with `pairs` also the same
+    checkpoints coded in pairs (method qat-pair, `compress --tuple 2`)."""
+    from sw import container as ct
+    from sw.methods.compress import compress_checkpoint
+    from sw.methods.hemp_refine import trim_bins
+    from sw.methods.qat import restore
+    from sw.train import load_checkpoint, save_checkpoint
     pts = []
     for target in targets:
         p = dict(ra.qat_point(float_ckpt, data, target, setup, out, seed, overrides, cache))
         p["file_bytes"] = Path(p["file"]).stat().st_size
         pts.append(p)
+        if pairs:
+            ck = out / "qat" / f"seed{seed}" / f"t{target}.ckpt"
+            trimmed = ck.with_name(f"t{target}_trim.ckpt")
+            state = load_checkpoint(ck)
+            cfg, qmodel = restore(state)
+            trim_bins(qmodel)
+            save_checkpoint(trimmed, {**state, "model": qmodel.state_dict()})
+            for src, tup, method in ((ck, 2, "qat-pair"), (trimmed, 1, "qat-trim"), (trimmed, 2, "qat-trim-pair")):
+                tans = src.with_name(src.stem + f"_t{tup}.tans")
+                c = compress_checkpoint(src, tans, tuple_size=tup)
+                names = list(c.metadata["coded"])
+                acc, exact = ra.decoded_accuracy(c, c.metadata["model"], c.metadata["model_config"], data)
+                q = {**p, "method": method, "accuracy": acc, "exact": exact, "file": str(tans),
+                     "bits_per_weight": ra.coded_bits(c, names) / sum(c[x].size for x in names),
+                     "file_bytes": tans.stat().st_size}
+                if tup == 2:
+                    q["pair_efficiency"] = pair_efficiency(ct.read(tans), names)
+                pts.append(q)
     return pts
 
 
@@ -155,12 +202,21 @@ def run(args: argparse.Namespace) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     defaults = TrainConfig()
     overrides = {k: getattr(defaults, k) for k in ra.QAT_FIELDS}
+    if args.qat_quant_from:              # the quantizer settings of earlier (cached) QAT points
+        overrides["quant"] = json.loads(Path(args.qat_quant_from).read_text())["key"]["overrides"]["quant"]
     points, floats, histories, float_params = [], {}, {}, 0
     if args.runs:
-        settings = [(int(r.split(":")[0]), args.bins, float(r.split(":")[1]), args.lloyd or r.endswith(":lloyd"))
+        settings = [(int(r.split(":")[0]), args.bins, float(r.split(":")[1]), args.lloyd or r.endswith(":lloyd"), None)
                     for r in args.runs]
+    elif not args.qat_runs:
+        settings = [(o, args.bins, lam, args.lloyd, None) for o in args.orders for lam in args.lams]
     else:
-        settings = [(o, args.bins, lam, args.lloyd) for o in args.orders for lam in args.lams]
+        settings = []
+    for r in args.qat_runs or []:            # ORDER:LAMBDA_H:QAT_TARGET[:EPOCHS]: HEMP on that QAT checkpoint
+        o, lam, target, *ep = r.split(":")
+        settings.append((int(o), 0, float(lam), False, (float(target), int(ep[0]) if ep else args.qat_hemp_epochs)))
+        if float(target) not in args.qat_targets:
+            args.qat_targets = sorted(args.qat_targets + [float(target)])
     t0 = time.time()
     for seed in args.seeds:
         trainer, ckpt = ra.float_model(setup, "lenet5", seed, out, progress=False)
@@ -169,18 +225,25 @@ def run(args: argparse.Namespace) -> dict:
         float_params = sum(v.numel() for v in trainer.qmodel.base.state_dict().values())
         coded = QuantizedModel(copy.deepcopy(trainer.qmodel.base)).coded_names()
         if not args.no_qat:
-            points += qat_points(ckpt, data, args.qat_targets, setup, out, seed, overrides, not args.no_cache)
+            points += qat_points(ckpt, data, args.qat_targets, setup, out, seed, overrides, not args.no_cache,
+                                 args.qat_pairs)
+        for spec in args.qat_long or []:     # the budget control: QAT given HEMP-on-QAT's epochs
+            qe, fe = (int(x) for x in spec.split(":"))
+            long_setup = {**setup, "qat_epochs": qe, "finetune_epochs": fe}
+            for p in qat_points(ckpt, data, args.qat_long_targets, long_setup, out / f"qat_long_{qe}_{fe}", seed,
+                                overrides, not args.no_cache):
+                points.append({**p, "method": f"qat-{qe}+{fe}ep"})
         for s in settings:
-            ps, hist = hemp_points(ckpt, data, *s, args, out, seed)
+            ps, hist = hemp_points(ckpt, data, *s[:4], args, out, seed, s[4])
             points += ps
             histories[f"seed{seed} " + setting_name(*s)] = hist
             print(f"seed {seed} {setting_name(*s)}: " + ", ".join(
                 f"{p['method']} {p['bits_per_weight']:.3f} b/w {p['accuracy']:.1f}%" for p in ps), flush=True)
         if seed == args.seeds[0] and args.fig6_order4:
-            s = (4, args.bins, args.fig6_lam, args.lloyd)
+            s = (4, args.bins, args.fig6_lam, args.lloyd, None)
             args_np = copy.copy(args)
             args_np.no_pairs = True
-            _, hist = hemp_points(ckpt, data, *s, args_np, out, seed)
+            _, hist = hemp_points(ckpt, data, *s[:4], args_np, out, seed, s[4])
             histories[f"seed{seed} " + setting_name(*s)] = hist
     res = ra.summarize([p for p in points if p["method"] != "float"], floats, args.drops)
     res.update(points=points, histories=histories, coded_layers=coded, float_bytes=4 * float_params,
@@ -195,6 +258,10 @@ def run(args: argparse.Namespace) -> dict:
         q, pr = row["methods"].get("qat"), row["methods"].get("hemp-n2-pair")
         if q and pr:
             row["pair_bits_relative_to_qat_percent"] = 100 * (pr["bits_per_weight_mean"] / q["bits_per_weight_mean"] - 1)
+        pq = row["methods"].get("hemp-qat-n2-pair")
+        if q and pq:
+            row["qat_based_pair_bits_relative_to_qat_percent"] = 100 * (pq["bits_per_weight_mean"] /
+                                                                        q["bits_per_weight_mean"] - 1)
     res["files"] = [str(out / "results.json"), str(out / "results.md")] + fig6(res, out)
     (out / "results.md").write_text(markdown(res) + "\n")
     (out / "results.json").write_text(json.dumps(res, indent=1, default=str))
@@ -211,7 +278,8 @@ def _cell(e: dict | None) -> str:
 
 def markdown(res: dict) -> str:
     """Table-2 style summary (one row per method, one column per accuracy level), curves, entropies, pair coding."""
-    methods = [m for m in ("qat", "hemp-n1", "hemp-n2", "hemp-n2-pair") if m in res["curves"]]
+    methods = [m for m in ("qat", "qat-pair", "qat-trim", "qat-trim-pair", "hemp-n1", "hemp-n2", "hemp-n2-pair", "hemp-qat-n1", "hemp-qat-n2",
+                           "hemp-qat-n2-pair") if m in res["curves"]]
     methods += sorted(m for m in res["curves"] if m not in methods)
     lines = [f"# HEMP vs Fracbits QAT: LeNet-5, seeds {', '.join(map(str, res['seeds']))}", "",
              f"Epochs after the float model ({res['float_epochs']} float epochs): QAT {res['qat_epochs']} + "
@@ -231,6 +299,10 @@ def markdown(res: dict) -> str:
         if rel is not None:
             lines.append(f"At <= {r['max_drop']:g} pt: pair-coded HEMP n = 2 has {rel:+.1f}% bits/weight relative "
                          "to QAT (target: <= -15%).")
+        rel = r.get("qat_based_pair_bits_relative_to_qat_percent")
+        if rel is not None:
+            lines.append(f"At <= {r['max_drop']:g} pt: pair-coded HEMP n = 2 on the QAT model has {rel:+.1f}% "
+                         "bits/weight relative to QAT (target: <= -15%).")
     lines += ["", "## Curves", ""]
     for m, cv in res["curves"].items():
         lines += [f"### {m}", "", "| setting | bits/weight | accuracy % |", "|---|---|---|"]
@@ -324,6 +396,23 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--finetune-epochs", type=int, default=3,
                    help="HEMP fine-tuning epochs, quantized forward pass (default 3, as QAT's)")
     p.add_argument("--qat-targets", type=float, nargs="+", default=DEFAULT_QAT_TARGETS)
+    p.add_argument("--qat-runs", nargs="+", metavar="ORDER:LAM:TARGET[:EPOCHS]",
+                   help="HEMP on the seed's QAT checkpoint of that target (sw.methods.hemp_refine: the QAT's "
+                        "quantizer kept, --qat-hemp-epochs epochs of L + lambda_H H_n + lambda_E E); methods "
+                        "hemp-qat-nN[-pair]. Without --runs, only these HEMP settings run")
+    p.add_argument("--qat-hemp-epochs", type=int, default=QAT_HEMP_EPOCHS,
+                   help=f"epochs of HEMP on a QAT model where a run gives none (default {QAT_HEMP_EPOCHS})")
+    p.add_argument("--qat-pairs", action="store_true",
+                   help="also code the QAT checkpoints in pairs (qat-pair), and both ways after trimming their bins "
+                        "to the levels used as HEMP on QAT does (qat-trim, qat-trim-pair)")
+    p.add_argument("--qat-long", nargs="+", metavar="QAT:FINETUNE",
+                   help="also QAT with these epochs (e.g. 12:3, the epochs of QAT + HEMP on it) at --qat-long-targets "
+                        "(method qat-Q+Fep, cached under OUT/qat_long_Q_F)")
+    p.add_argument("--qat-long-targets", type=float, nargs="+", default=[0.3, 0.35, 0.4])
+    p.add_argument("--no-trim", action="store_true", help="HEMP on QAT: keep the QAT's bins (no trim_bins)")
+    p.add_argument("--qat-quant-from", metavar="POINT.json",
+                   help="QAT points with the quantizer settings recorded in this cached QAT point "
+                        "(OUT/qat/seedS/tT.json) instead of today's defaults, so that its cached points are reused")
     p.add_argument("--no-qat", action="store_true")
     p.add_argument("--no-pairs", action="store_true")
     p.add_argument("--pair-states", type=int, nargs="*", default=[10],
@@ -339,6 +428,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         args.qat_targets = [1.2]
         args.hemp_epochs = min(args.hemp_epochs, 2)
         args.finetune_epochs = min(args.finetune_epochs, 1)
+        args.qat_hemp_epochs = min(args.qat_hemp_epochs, 1)
     return args
 
 
@@ -350,6 +440,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {m:14} {_cell(e)}")
         if "pair_bits_relative_to_qat_percent" in row:
             print(f"  pair-coded HEMP n = 2: {row['pair_bits_relative_to_qat_percent']:+.1f}% bits/weight relative to QAT")
+        if "qat_based_pair_bits_relative_to_qat_percent" in row:
+            print(f"  pair-coded HEMP n = 2 on QAT: {row['qat_based_pair_bits_relative_to_qat_percent']:+.1f}% "
+                  "bits/weight relative to QAT")
     print("files: " + ", ".join(res["files"]))
     return 0
 

@@ -86,8 +86,9 @@ def fit_error() -> dict[str, dict[str, float]]:
 
 
 #: the whole fetch path measured once (l=256, 5-bit symbols, 64 lanes, P=1, 64-bit words, bursts of
-#: 16, 64-word FIFO; `python -m hw.build --fetch --synth FAMILY`): family -> (LUT4, FF, BRAM)
-MEASURED_FETCH = {"ice40": (3193, 2725, 8), "ecp5": (2913, 1880, 3)}
+#: 16, 64-word FIFO; `python -m hw.build --fetch --synth FAMILY`, 2026-12-02 with the two table banks
+#: and the 64-word payload FIFO; before them 3193 / 2725 / 8 and 2913 / 1880 / 3): family -> (LUT4, FF, BRAM)
+MEASURED_FETCH = {"ice40": (3595, 3083, 14), "ecp5": (3350, 2238, 5)}
 FETCH_AT = DecoderParams.from_states(256, symbol_bits=5, lanes=64, units=1, word_bits=64)
 
 

@@ -7,6 +7,7 @@ For each DRAM rate B (bytes/cycle; 8 = the unthrottled 64-bit AXI4 bus) the whol
 goes through the RTL (every weight checked against the golden decode by the testbench)
 and through `sim.system`'s model with the same B and W = P; prints per-layer weights per
 cycle, bus utilization while the layer streams, bytes read per weight, and RTL vs model.
+A model with codebook or tuple-coded tensors gets the dequantizer it needs (hw.build.dequant_for).
 """
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ import os
 import sys
 from pathlib import Path
 
+from hw.build import dequant_for
+from hw.fetch.dequant import PLAIN, DequantParams
 from sim.tb.build_fetch import params_for, run_fetch_tb
 from sim.system import analyse
 from sim.model.demo import cached_demo
@@ -59,12 +62,16 @@ def main() -> None:
     if args.as_int8:
         model = as_int8(model, Path(args.as_int8))
     p = params_for(args.units, log2_states=args.log2_states, lanes=args.lanes)
+    need, why = dequant_for(model)        # a plain build unless the model has codebook / tuple tensors
+    dq = DequantParams(**need) if need["codebook_depth"] else PLAIN
     root = Path(os.environ.get("TANS_SIM_BUILD", Path(__file__).resolve().parent.parent / "build" / "sim"))
-    build = root / f"fetch_p{p.units}_l{p.log2_states}_n{p.lanes}"
-    print(f"model {model}, P = {p.units}, 64-bit AXI4, bursts of 16 beats, 512-byte read FIFO")
+    build = root / (f"fetch_p{p.units}_l{p.log2_states}_n{p.lanes}"
+                    + ("" if dq.plain else f"_t{dq.max_tuple}_c{dq.codebook_depth}_b{dq.level_bits}"))
+    print(f"model {model}, P = {p.units}, 64-bit AXI4, bursts of 16 beats, 512-byte read FIFO"
+          + ("" if dq.plain else f"; {why}"))
     for b in args.B:
         try:
-            res = run_fetch_tb(model, p, build, **({} if b >= 8 else {"bytes_per_cycle": b}))
+            res = run_fetch_tb(model, p, build, dq, **({} if b >= 8 else {"bytes_per_cycle": b}))
         except AssertionError as e:         # the testbench's own report is in the log above
             sys.exit(f"fetch_bench: B = {b:g}: {e}")
         rep = analyse(model, min(b, 8.0), p.units)

@@ -9,7 +9,8 @@ raw 8-bit layers as they are), `quantized` (the same quantized weights stored
 uncompressed, ceil(log2(bins)) bits each) and `int8` (8 bits per weight). The cycle model
 (sim/model/cycles.py) mirrors the RTL in hw/fetch/top.py: a DRAM that supplies B bytes per
 cycle in 64-byte chunks, a read FIFO the fetcher may run ahead into, and a consumer that
-loads the decode table, decodes W weights per cycle (P = W decode units) or unpacks
+loads the decode table (into the core's second bank while the previous coded tensor still
+decodes, when two coded tensors follow each other), decodes W weights per cycle (P = W decode units) or unpacks
 uncompressed weights at W per cycle. Reported per layer: bytes, cycles, stall cycles (the
 compute side waiting for weights), the bandwidth needed to never stall, and the
 whole-network weight-fetch speed-up of compressed storage over the other two.

@@ -224,7 +224,7 @@ def compress_file(source: str | Path, output: str | Path, *, method: str | None 
                   max_lanes: int = fmt.DEFAULT_LANES, code_first_last: bool = False,
                   per_channel_steps: bool = False, activation_bits: float | None = None,
                   allow_unfinished: bool = False, progress: bool = False, dead_zone: float = 0.0,
-                  tuple_size: int = 1) -> tuple[ct.Container, dict]:
+                  tuple_size: int = 1, units: int = 0) -> tuple[ct.Container, dict]:
     """The CLI's `compress`: a `train` checkpoint or a state_dict file into a `.tans` file; (Container, info).
 
     Without `method` a checkpoint is packed as trained (it must have reached phase "done" unless
@@ -233,23 +233,32 @@ def compress_file(source: str | Path, output: str | Path, *, method: str | None 
     (rtn, optq, cerwu, pareto*) the float model is post-trained at `target_bits_per_weight` or `lam`.
     `tuple_size` N > 1 codes every coded layer in tuples of N weights (FORMAT.md 2.3c); after a
     method, its rate choices are made on scalar records and the file is then re-coded in tuples.
+    `units` P > 0 re-codes every coded layer over at least 7·P lanes where it has the symbols, so
+    a core with P decode units runs at full rate (sw.methods.layout.lanes_for_units).
     """
-    if tuple_size != 1 and method is not None:
-        with tempfile.TemporaryDirectory() as scratch:   # nothing reaches `output` unless tuples work
-            c, info = compress_file(source, Path(scratch) / "scalar.tans", method=method,
+    if units < 0:
+        raise ValueError(f"--decoder-units must be 0 (the lanes the method chose) or positive, got {units}")
+    if (tuple_size != 1 and method is not None) or units:
+        scalar = 1 if method is not None else tuple_size
+        with tempfile.TemporaryDirectory() as scratch:   # nothing reaches `output` unless the re-code works
+            c, info = compress_file(source, Path(scratch) / "scalar.tans", method=method, tuple_size=scalar,
                                     target_bits_per_weight=target_bits_per_weight,
                                     lam=lam, bins=bins, model=model, model_config=model_config, data=data,
                                     seed=seed, n_train=n_train, n_test=n_test, calibration=calibration,
                                     log2_states=log2_states, max_lanes=max_lanes, code_first_last=code_first_last,
                                     per_channel_steps=per_channel_steps, activation_bits=activation_bits,
                                     allow_unfinished=allow_unfinished, progress=progress, dead_zone=dead_zone)
-        from sw.methods.compress import with_tuples
-        c = with_tuples(c, tuple_size, log2_states)
+        from sw.methods.compress import recode
+        c = recode(c, tuple_size, units, log2_states, max_lanes)
         ct.write(output, c, (source,))
         coded = [t for t in c.tensors if t.kind == fmt.KIND_TANS]
         weights = sum(t.size for t in coded)
-        info = dict(info, tuple_size=tuple_size,
-                    tuple_coded_bits_per_weight=sum(ct.record_bits(t) for t in coded) / weights if weights else None)
+        bpw = sum(ct.record_bits(t) for t in coded) / weights if weights else None
+        if tuple_size != 1:
+            info = dict(info, tuple_size=tuple_size, tuple_coded_bits_per_weight=bpw)
+        if units:
+            info = dict(info, units=units, recoded_bits_per_weight=bpw,
+                        lanes={t.name: t.coded.lanes for t in coded})
         return c, info
     from sw.methods.compress import compress_checkpoint, compress_module
     from sw.train import CHECKPOINT_FORMAT, load_torch_file
@@ -315,7 +324,8 @@ def compress(model: nn.Module, output: str | Path | None = None, *, method: str 
              code_first_last: bool = False, per_channel_steps: bool = False, n_calibration: int = DEFAULT_CALIBRATION,
              train_config: dict | None = None, checkpoint: str | Path | None = None, model_name: str = "",
              model_config: dict | None = None, device: str = "cpu", progress: bool = False,
-             log: Callable[..., Any] = lambda *a, **k: None) -> tuple[ct.Container, dict]:
+             log: Callable[..., Any] = lambda *a, **k: None, tuple_size: int = 1,
+             units: int = 0) -> tuple[ct.Container, dict]:
     """Compress an nn.Module (not changed) into a Container, also written to `output` if given; (Container, info).
 
     method "rtn" | "optq" | "cerwu" | "pareto" | "pareto-optq" | "pareto-cerwu": post-training,
@@ -325,6 +335,7 @@ def compress(model: nn.Module, output: str | Path | None = None, *, method: str 
     (default 0.7); `train_config` sets TrainConfig fields (epochs, lr, ...; float_epochs
     defaults to 0: your model is the float baseline), `checkpoint` keeps the training state.
     model_name / model_config are stored in the metadata (for `evaluate --model`).
+    `tuple_size` and `units` re-code the result as `compress --tuple N --decoder-units P` does.
     """
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}: use one of {', '.join(METHODS)}")
@@ -344,6 +355,12 @@ def compress(model: nn.Module, output: str | Path | None = None, *, method: str 
                 target_bits_per_weight = DEFAULT_POST_TARGET
             c, info = post_train(net, calib, method, target_bits_per_weight, lam, bins, log2_states, max_lanes,
                                  code_first_last, meta, per_channel_steps=per_channel_steps, progress=progress)
+    if tuple_size != 1 or units:
+        from sw.methods.compress import recode
+        if units < 0:
+            raise ValueError(f"units must be 0 (the lanes the method chose) or positive, got {units}")
+        c = recode(c, tuple_size, units, log2_states, max_lanes)
+        info = dict(info, tuple_size=tuple_size, units=units)
     if output is not None:
         ct.write(output, c)
     return c, info

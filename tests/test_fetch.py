@@ -48,6 +48,7 @@ RUNS: dict[str, dict] = {
     "full": {},
     "b1": dict(bytes_per_cycle=1),
     "b2": dict(bytes_per_cycle=2),
+    "banks": dict(corrupt=[1], seed=4),       # on banks_model(), not the demo
 }
 #: which runs each test reads
 USES = {
@@ -59,6 +60,7 @@ USES = {
     "test_model_agrees_with_rtl[1]": ["b1"], "test_model_agrees_with_rtl[2]": ["b2"],
     "test_model_agrees_with_rtl[8]": ["full"],
     "test_rtl_speedup_over_int8_matches_compression": ["b1"],
+    "test_table_loads_hidden_behind_decoding": ["banks"],
 }
 
 
@@ -67,34 +69,54 @@ def run_config(demo: Path, key: str) -> dict:
     return {**RUNS[key], **({"crc_flips": crc_flip_sample(demo)} if key == "crc" else {})}
 
 
+def run_container(demo: Path, key: str) -> Path:
+    """The container run `key` streams: the demo MLP, or four l = 256 tensors for "banks"."""
+    return banks_model(BUILD.parent / "banks.tans") if key == "banks" else demo
+
+
+def start_early(session, items):
+    """Called by conftest before the first test: the build, then the runs the selected tests need,
+    each in its own process of the session's shared queue (cocotb's runner sets environment
+    variables); the runs find the build up to date (a file lock guards it)."""
+    import shutil
+    from conftest import build_fetch_locked, fetch_run_one_build_at_a_time, shared_jobs
+    wanted = {item.name for item in items}
+    keys = [k for k in RUNS if any(k in USES.get(name, ()) for name in wanted)]
+    if not keys or not shutil.which("verilator"):
+        return None
+    demo = cached_demo()
+    BUILD.parent.mkdir(parents=True, exist_ok=True)
+    lock = str(BUILD.parent / "fetch_p4.lock")
+    pool = shared_jobs("fetch:")
+    pool.submit("build", build_fetch_locked, lock, PARAMS, BUILD, priority=0)
+    for k in keys:
+        pool.submit(k, fetch_run_one_build_at_a_time, lock, run_container(demo, k), PARAMS, BUILD,
+                    **run_config(demo, k), priority=1 if k == "b1" else 3)
+    return pool
+
+
 @pytest.fixture(scope="module", autouse=True)
 def _side_by_side(demo: Path, request):
-    """Build the path once, then start the runs the selected tests need, two at a time (each in
-    its own process: cocotb's runner sets environment variables)."""
-    from conftest import JobPool, fetch_run_one_build_at_a_time
-    from sim.tb.build_fetch import build
-    wanted = {item.name for item in request.session.items if item.module is request.module}
-    keys = [k for k in RUNS if any(k in USES.get(name, ()) for name in wanted)]
-    if not keys or not __import__("shutil").which("verilator"):
-        yield
-        return
-    build(PARAMS, BUILD)                 # once: the runs then find it up to date
-    pool = JobPool(processes=True)
-    for k in keys:
-        pool.submit(k, fetch_run_one_build_at_a_time, str(BUILD.parent / "fetch_p4.lock"), demo, PARAMS, BUILD,
-                    **run_config(demo, k))
-    _pools.append(pool)
+    """The runs of this module, started early by conftest (or now)."""
+    import conftest
+    pool = conftest.EARLY.get(request.module.__name__)
+    if pool is None:
+        pool = start_early(request.session, [i for i in request.session.items if i.module is request.module])
+        if pool is not None:
+            conftest.EARLY[request.module.__name__] = pool
+    if pool is not None:
+        _pools.append(pool)
     yield
-    _pools.remove(pool)
-    pool.close()
+    if pool is not None:
+        _pools.remove(pool)
 
 
 def run(demo: Path, key: str) -> dict:
     """The result of testbench run `key` (RUNS), run once per session."""
     if key not in _cache:
         pool = _pools[0] if _pools else None
-        _cache[key] = (pool.result(key) if pool is not None and key in pool.futures
-                       else run_fetch_tb(demo, PARAMS, BUILD, **run_config(demo, key)))
+        _cache[key] = (pool.result(key) if pool is not None and key in pool
+                       else run_fetch_tb(run_container(demo, key), PARAMS, BUILD, **run_config(demo, key)))
     return _cache[key]
 
 
@@ -239,3 +261,40 @@ def test_rtl_speedup_over_int8_matches_compression(demo: Path, tmp_path: Path, m
     ratio = plain["total_bytes"] / packed["total_bytes"]
     speedup = plain["cycles"] / packed["cycles"]
     assert abs(speedup / ratio - 1) < 0.10, (speedup, ratio)
+
+
+def banks_model(path: Path) -> Path:
+    """Four l = 256 zero-point tANS tensors back to back, 32 lanes each (8 lane groups at P = 4),
+    so a tensor decodes in about 512 cycles and its table has 256 entries."""
+    import numpy as np
+    from sw.tans import format as fmt
+
+    rng = np.random.default_rng(5)
+    tensors = []
+    for i, (bins, scale) in enumerate([(7, 0.8), (9, 1.5), (5, 0.5), (11, 2.0)]):
+        z = (bins - 1) // 2
+        w = np.clip(np.round(rng.laplace(0, scale, (64, 32))), -z, z).astype(np.int64) + z
+        tensors.append(ctr.tans_tensor(f"t{i}", w, log2_states=8, lanes=32, lane_axis=1,
+                                       quant=fmt.QUANT_ZERO_POINT, bins=bins, zero_point=z,
+                                       steps=[0.01 * (i + 1)]))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ctr.write(path, ctr.Container(tensors))
+    return path
+
+
+def test_table_loads_hidden_behind_decoding(demo: Path) -> None:
+    """Back-to-back l = 256 coded tensors, the second one damaged: each next table loads into the
+    other bank while the current tensor decodes, so the gap from one tensor's last weight to the
+    next one's first is the decoder's start-up, far below the 256 cycles of a table load; the
+    damaged tensor is flagged and the tensors after it decode exactly (checked in the testbench)."""
+    from hw.fetch.image import build_image
+
+    descs = build_image(ctr.read(run_container(demo, "banks"))).descriptors
+    assert [d.log2_states for d in descs] == [8] * 4 and all(d.table_bytes == 512 for d in descs)
+    res = run(demo, "banks")
+    lays = res["layers"]
+    assert [l["error"] for l in lays] == [0, 1, 0, 0] and [l["crc_error"] for l in lays] == [0, 1, 0, 0]
+    assert res["status"]["layers_done"] == 4 and res["status"]["layers_failed"] == 1
+    gaps = [b["first_cycle"] - a["last_cycle"] for a, b in zip(lays, lays[1:])]
+    assert max(gaps) < 64, f"cycles from a tensor's last weight to the next one's first: {gaps}"
+    assert lays[0]["first_cycle"] > 256      # the first table is not hidden: nothing decodes before it

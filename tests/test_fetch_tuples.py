@@ -52,31 +52,49 @@ def model(path: Path) -> Path:
     return path
 
 
+def _models(folder: Path) -> tuple[Path, Path]:
+    """The test model and the 16-lane pair-coded tensor alone (for the throughput run)."""
+    tuples = model(folder / "tuples.tans")
+    pairs = folder / "pairs.tans"
+    ctr.write(pairs, ctr.Container([ctr.read(tuples)["zp2_wide"]]))
+    return tuples, pairs
+
+
+#: the tests that read the testbench runs
+USES_RUNS = ("test_tuple_and_codebook_tensors_bit_exact", "test_pairs_deliver_n_times_p_weights_per_cycle")
+
+
+def start_early(session, items):
+    """Called by conftest before the first test: the build, then the two testbench runs, each in
+    its own process of the session's shared queue (a file lock guards the build)."""
+    from conftest import build_fetch_locked, fetch_run_one_build_at_a_time, shared_jobs
+    if items and not any(i.name in USES_RUNS for i in items):
+        return None
+    tuples, pairs = _models(session.config._tmp_path_factory.mktemp("fetch_tuples_runs"))
+    BUILD.parent.mkdir(parents=True, exist_ok=True)
+    lock = str(BUILD.parent / "fetch_p2_tuples.lock")
+    pool = shared_jobs("tuples:")
+    pool.submit("build", build_fetch_locked, lock, PARAMS, BUILD, DQ, priority=0)   # the longest build
+    pool.submit("stalls", fetch_run_one_build_at_a_time, lock, tuples, PARAMS, BUILD, DQ, ar_pause=0.1,
+                r_pause=0.1, out_stall=0.1, seed=5, golden=True, priority=3)
+    pool.submit("full", fetch_run_one_build_at_a_time, lock, pairs, PARAMS, BUILD, DQ, seed=1, priority=3)
+    return pool
+
+
+@pytest.fixture(scope="module")
+def runs(request):
+    """The two testbench runs, started early by conftest (or now)."""
+    import conftest
+    pool = conftest.EARLY.get(request.module.__name__)
+    if pool is None:
+        pool = start_early(request.session, [])
+        conftest.EARLY[request.module.__name__] = pool
+    return pool
+
+
 @pytest.fixture(scope="module")
 def tuples_model(tmp_path_factory) -> Path:
     return model(tmp_path_factory.mktemp("fetch_tuples") / "tuples.tans")
-
-
-@pytest.fixture(scope="module")
-def pairs_model(tuples_model: Path) -> Path:
-    """The 16-lane pair-coded tensor alone (for the throughput run)."""
-    path = tuples_model.with_name("pairs.tans")
-    ctr.write(path, ctr.Container([ctr.read(tuples_model)["zp2_wide"]]))
-    return path
-
-
-@pytest.fixture(scope="module")
-def runs(tuples_model: Path, pairs_model: Path):
-    """Build once, then the two testbench runs side by side (each in its own process)."""
-    from conftest import JobPool
-    from sim.tb.build_fetch import build
-    build(PARAMS, BUILD, dq=DQ)
-    pool = JobPool(processes=True)
-    pool.submit("stalls", run_fetch_tb, tuples_model, PARAMS, BUILD, DQ, ar_pause=0.1, r_pause=0.1,
-                out_stall=0.1, seed=5, golden=True)
-    pool.submit("full", run_fetch_tb, pairs_model, PARAMS, BUILD, DQ, seed=1)
-    yield pool
-    pool.close()
 
 
 def test_image_describes_codebooks_and_tails(tuples_model: Path) -> None:

@@ -176,3 +176,74 @@ def test_train_cli_hemp_options(tmp_path, capsys):
     assert not (tmp_path / "x.ckpt").exists()
     with pytest.raises(SystemExit):            # argparse: --order is 1..4
         main(["train", "--method", "hemp", "--order", "5", "-o", str(tmp_path / "x.ckpt")])
+
+
+def test_trim_bins_keeps_every_reconstruction():
+    """Trimming a coded layer's bins to the levels it uses changes neither a step nor a weight."""
+    from torch import nn
+    from sw.methods.hemp_refine import trim_bins
+    from sw.quant import QuantConfig, QuantizedModel
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(4, 16), nn.Linear(16, 16), nn.Linear(16, 16), nn.Linear(16, 3))
+    qm = QuantizedModel(net, QuantConfig(init_bins=11, step_bits=8))
+    qm.freeze_bins()
+    with torch.no_grad():
+        net[1].weight.copy_(torch.randn(16, 16) * 0.02)
+        net[2].weight.copy_(torch.randn(16, 16) * 0.02)
+        net[2].weight[3, 5] = 10.0               # layer 2 keeps its outer level: nothing to trim
+    for n in qm.coded_names():
+        qm.quantizer(n).init_clip(qm.weight(n))
+        qm.quantizer(n).clip.data.fill_(0.1)
+    before = {n: qm.quantizer(n).quantize(qm.weight(n))[0].detach().clone() for n in qm.coded_names()}
+    used = int(qm.quantizer("1.weight").quantize(qm.weight("1.weight"))[1].abs().max())
+    assert used < 5
+    trimmed = trim_bins(qm)
+    assert trimmed == {"1.weight": (11, 2 * used + 1)}
+    assert qm.bins()["1.weight"] == 2 * used + 1 and qm.bins()["2.weight"] == 11
+    for n in qm.coded_names():
+        assert torch.equal(qm.quantizer(n).quantize(qm.weight(n))[0], before[n])
+
+
+def test_hemp_on_a_qat_model(tmp_path):
+    """HEMP from a finished QAT checkpoint: QAT's quantizer kept, H_2 lowered, pair-coded file exact, resumable."""
+    from sw import container as ct
+    from sw.methods.compress import compress_checkpoint
+    from sw.methods.hemp import HempTrainer
+    from sw.methods.hemp_refine import HempRefineTrainer, hemp_from_qat, index_order_entropies
+    from sw.methods.qat import Trainer, TrainConfig, restore
+    from sw.train import load_checkpoint
+    cfg = TrainConfig(data="sklearn-digits", n_train=200, n_test=50, float_epochs=1, float_lr=5e-3, qat_epochs=1,
+                      finetune_epochs=0, target_bits_per_weight=2.0)
+    Trainer(cfg, tmp_path / "q.ckpt", progress=False, log=lambda *a, **k: None).run()
+    _, qat = restore(load_checkpoint(tmp_path / "q.ckpt"))
+    before = index_order_entropies(qat, (2,))[2]["exact"]
+    with pytest.raises(ValueError, match="not finished"):
+        st = load_checkpoint(tmp_path / "q.ckpt")
+        torch.save({**st, "phase": "qat"}, tmp_path / "unfinished.ckpt")
+        hemp_from_qat(tmp_path / "unfinished.ckpt", tmp_path / "x.ckpt", {})
+    t = hemp_from_qat(tmp_path / "q.ckpt", tmp_path / "h.ckpt",
+                      {"order": 2, "lam_h": 30.0, "hemp_epochs": 2, "hemp_batch_size": 20})
+    assert isinstance(t, HempRefineTrainer) and t.phase == "hemp"
+    t.run()
+    assert t.phase == "done" and [h["phase"] for h in t.history] == ["hemp", "hemp"]
+    assert t.history[-1]["h2"] < before - 0.1
+    for n in t.qmodel.coded_names():               # the QAT's clips (one per channel where it had them)
+        assert t.qmodel.quantizer(n).clip.numel() == qat.quantizer(n).clip.numel()
+    assert isinstance(HempTrainer.resume(tmp_path / "h.ckpt", progress=False), HempRefineTrainer)
+    _, back = restore(load_checkpoint(tmp_path / "h.ckpt"))
+    c = compress_checkpoint(tmp_path / "h.ckpt", tmp_path / "h.tans", tuple_size=2)
+    f = ct.read(tmp_path / "h.tans")
+    want = back.quantized_state_dict()
+    for n in back.coded_names():
+        assert f[n].tuple_size == 2
+        assert np.array_equal(f[n].values(golden=True), want[n].numpy())
+    assert len(c.tensors) == len(f.tensors)
+    # the same from the CLI: `train --method hemp --hemp-from QAT.ckpt`; a missing source or --resume is refused
+    from sw.cli.main import main
+    assert main(["train", "--method", "hemp", "--hemp-from", str(tmp_path / "q.ckpt"), "-o", str(tmp_path / "c.ckpt"),
+                 "--hemp-epochs", "1", "--lam-h", "5", "--quiet", "--json"]) == 0
+    assert load_checkpoint(tmp_path / "c.ckpt")["phase"] == "done"
+    assert main(["train", "--method", "hemp", "--hemp-from", str(tmp_path / "nope.ckpt"), "-o",
+                 str(tmp_path / "d.ckpt"), "--quiet"]) == 1
+    assert main(["train", "--hemp-from", str(tmp_path / "q.ckpt"), "-o", str(tmp_path / "d.ckpt"), "--quiet"]) == 1
+    assert not (tmp_path / "d.ckpt").exists()

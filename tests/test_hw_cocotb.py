@@ -15,7 +15,7 @@ def have_tool(name: str) -> bool:
 
 TESTS = ["test_golden_sweep", "test_back_to_back", "test_throughput", "test_corrupt_stream",
          "test_truncated_input", "test_corrupt_table", "test_bad_command", "test_reset_mid_tensor",
-         "test_starved_input"]
+         "test_starved_input", "test_table_banks"]
 
 # (simulator, parameters, testcases): several l, lanes, P and word widths
 CONFIGS = [
@@ -28,10 +28,10 @@ CONFIGS = [
      ["test_golden_sweep", "test_truncated_input"]),
     # the ECP5 build: the table in DP16KD primitives (REGMODE OUTREG), on a behavioural model
     ("icarus", DecoderParams(log2_states=8, symbol_bits=5, lanes=64, units=1, word_bits=32),
-     ["test_golden_sweep", "test_corrupt_table", "test_reset_mid_tensor"], "ecp5"),
+     ["test_golden_sweep", "test_corrupt_table", "test_reset_mid_tensor", "test_table_banks"], "ecp5"),
     # the iCE40 build: SB_RAM40_4K instances, on yosys' own simulation model
     ("icarus", DecoderParams(log2_states=8, symbol_bits=5, lanes=64, units=1, word_bits=32),
-     ["test_golden_sweep", "test_corrupt_stream", "test_reset_mid_tensor"], "ice40"),
+     ["test_golden_sweep", "test_corrupt_stream", "test_reset_mid_tensor", "test_table_banks"], "ice40"),
 ]
 
 
@@ -45,21 +45,33 @@ def _id(cfg) -> str:
     return f"{cfg[0]}-{config_key(cfg[1])}{suffix}"
 
 
-@pytest.fixture(scope="module")
-def simulated(request):
-    """Build and run every selected config once, two configs side by side (each in its own
-    process: cocotb's runner sets environment variables); results by config id."""
-    from conftest import JobPool, selected
+def start_early(session, items):
+    """Called by conftest before the first test: build and run every selected config once, each
+    in its own process of the session's shared queue (cocotb's runner sets environment
+    variables); results by config id."""
+    from conftest import shared_jobs
     from sim.tb.build_decoder import run
-    ids = selected(request, "test_cocotb")
-    pool = JobPool(processes=True)
+    ids = {i.callspec.id for i in items if i.name.startswith("test_cocotb") and hasattr(i, "callspec")}
+    pool = shared_jobs("cocotb:")
     for cfg in CONFIGS:
         if any(i.startswith(_id(cfg) + "-") for i in ids) and have_tool(
                 "verilator" if cfg[0] == "verilator" else "iverilog"):
             sim, p, tests = cfg[:3]
-            pool.submit(_id(cfg), run, p, testcase=tests, simulator=sim, ram=_ram(cfg))
+            # the big tables' config runs longest: early in the session's queue
+            pool.submit(_id(cfg), run, p, testcase=tests, simulator=sim, ram=_ram(cfg),
+                        priority=1 if p.log2_states >= 10 else 2)
+    return pool
+
+
+@pytest.fixture(scope="module")
+def simulated(request):
+    """The config runs of this module, started early by conftest (or now)."""
+    import conftest
+    pool = conftest.EARLY.get(request.module.__name__)
+    if pool is None:
+        pool = start_early(request.session, [i for i in request.session.items if i.module is request.module])
+        conftest.EARLY[request.module.__name__] = pool
     yield pool
-    pool.close()
 
 
 @pytest.mark.parametrize("cfg,testcase", [(c, t) for c in CONFIGS for t in c[2]],

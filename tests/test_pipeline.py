@@ -144,3 +144,40 @@ def test_lanes_hold_whole_input_channels_within_the_cap():
     assert lanes_for((10, 97), 64) == (1, 1)         # a prime count above the cap: one lane
     assert lanes_for((120, 400), 0, min_lanes=0) == (400, 1)    # no cap
     assert lanes_for((7,), 64) == (1, fmt.NO_AXIS)
+
+
+def test_lanes_for_a_multi_unit_core():
+    from sw.methods.layout import PIPELINE_DEPTH, lanes_for_units
+    from hw.core.decoder import PIPELINE_DEPTH as CORE_DEPTH
+    assert PIPELINE_DEPTH == CORE_DEPTH                     # sw may not import hw: the same number twice
+    assert lanes_for_units((16, 6, 5, 5), 4, 6) == 28       # too few channels: lanes split them
+    assert lanes_for_units((120, 256), 4, 8) == 32          # whole channels, a multiple of P
+    assert lanes_for_units((84, 120), 4, 8) == 40           # 30 divides 120 but 40 fills every group
+    assert lanes_for_units((84, 120), 4, 40) == 40          # already enough
+    assert lanes_for_units((84, 120), 1, 8) == 8
+    assert lanes_for_units((16, 6, 5, 5), 4, 6, max_lanes=16) == 6     # the cap wins
+    assert lanes_for_units((4, 6, 3, 3), 4, 6) == 6         # 216 weights: 28 lanes would hold < 16 each
+    assert lanes_for_units((16, 6, 3, 3), 4, 6) == 28
+    assert lanes_for_units((16, 6, 3, 3), 4, 6, tuple_size=4) == 6    # 216 symbols in 4-tuples: too few
+
+
+def test_compress_for_a_multi_unit_core(tmp_path, capsys):
+    """`compress --decoder-units 4`: the same weights over more lanes (golden decode), conv2's 6
+    channels split into 28 lanes; the CLI says which lanes each layer got."""
+    from sw.api import compress_file
+    from sw.cli.main import main
+    torch.manual_seed(0)
+    torch.save(build_model("lenet5").state_dict(), tmp_path / "sd.pt")
+    one, _ = compress_file(tmp_path / "sd.pt", tmp_path / "one.tans", model="lenet5", bins=5)
+    assert main(["compress", str(tmp_path / "sd.pt"), "-o", str(tmp_path / "p4.tans"), "--model", "lenet5",
+                 "--bins", "5", "--decoder-units", "4"]) == 0
+    assert "lanes for a 4-unit core:" in capsys.readouterr().out
+    four = ct.read(tmp_path / "p4.tans")
+    lanes = {t.name: t.coded.lanes for t in four.tensors if t.kind == fmt.KIND_TANS}
+    assert lanes["conv2.weight"] == 28 and lanes["fc1.weight"] == 40 and lanes["fc2.weight"] == 40   # (120, 400), (84, 120)
+    for t in four.tensors:
+        assert np.array_equal(t.values(golden=t.name == "conv2.weight"), one[t.name].values()), t.name
+    extra = (tmp_path / "p4.tans").stat().st_size - (tmp_path / "one.tans").stat().st_size
+    assert 0 < extra < 200            # about one initial state per extra lane
+    with pytest.raises(ValueError, match="--decoder-units"):
+        compress_file(tmp_path / "sd.pt", tmp_path / "bad.tans", model="lenet5", bins=5, units=-1)

@@ -17,7 +17,7 @@ from sw import container as ct
 from sw.container.codebook import dead_zone_levels, grid_levels, uniform_levels
 from sw.container.compact import encode_counts, encode_levels, encode_steps, varint
 from sw.container.tuples import pack_tuples, tail_counts, tuple_count, tuple_weight_order, unpack_tuples
-from sw.methods.compress import smallest_tans_tensor, with_tuples
+from sw.methods.compress import recode, smallest_tans_tensor
 from sw.tans import encode, format as fmt
 from sw.tans.errors import FormatError, InputError
 from sw.tans.lanes import decode_order, lane_lengths
@@ -130,17 +130,17 @@ def test_plain_files_stay_version_2_0():
     assert ct.encode_record(ct.f32_tensor("b", np.ones(3))) in data2      # other records as in 2.0
 
 
-def test_with_tuples_recodes_a_container():
+def test_recode_in_tuples():
     rng = np.random.default_rng(5)
     idx = rng.choice(5, (16, 8, 3, 3), p=[0.05, 0.15, 0.6, 0.15, 0.05])
     t = smallest_tans_tensor("w", idx, 8, lanes=8, lane_axis=1, dtype=np.float32, quant=1, bins=5, zero_point=2,
                              steps=np.full(16, 0.25, np.float32), step_axis=0)
     c = ct.Container([t, ct.f32_tensor("b", np.ones(3))], {"x": 1})
-    c2 = with_tuples(c, 2)
+    c2 = recode(c, 2)
     assert c2["w"].tuple_size == 2 and c2["w"].coded.lanes == 8
     assert np.array_equal(c2["w"].values(), t.values()) and c2.metadata == {"x": 1}
     with pytest.raises(InputError, match="layer w"):
-        with_tuples(c, 4) if 5 ** 4 > fmt.MAX_ALPHABET else with_tuples(ct.Container([
+        recode(c, 4) if 5 ** 4 > fmt.MAX_ALPHABET else recode(ct.Container([
             ct.tans_tensor("w", idx, quant=1, bins=17, zero_point=8, steps=[1.0], lanes=8, lane_axis=1)]), 4)
 
 

@@ -528,8 +528,10 @@ atomic_write(sys.argv[1], slow)
 def test_temp_files_are_removed_on_signals(tmp_path, sig):
     target = tmp_path / "out.bin"
     target.write_bytes(b"old")
+    # a shell without job control starts background jobs with SIGINT ignored, and a child inherits
+    # that: give it the default disposition, as an interactive user's process has
     p = subprocess.Popen([sys.executable, "-c", SLOW_WRITE, str(target)], stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE)
+                         stderr=subprocess.PIPE, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     assert p.stdout.readline() == b"writing\n"
     assert len(list(tmp_path.iterdir())) == 2          # the target and the hidden temporary file
     p.send_signal(sig)

@@ -33,14 +33,18 @@ class TansDecoder(wiring.Component):
     """Decodes lane-interleaved tANS streams, P symbols per cycle, against a loaded table.
 
     Ports (all `amaranth.lib.stream` except `status`):
-      table  -- In: table entries (symbol, nb_bits, base), state 0 first, `last` on the final one;
-                accepted only while idle.
-      cmd    -- In: (n_symbols, lanes, payload_bits); accepted only while idle.
+      table  -- In: table entries (symbol, nb_bits, base), state 0 first, `last` on the final one,
+                into table bank `bank` (0 or 1); accepted while idle, or while busy when `bank`
+                is not the running command's bank (so the next table loads during a decode).
+      cmd    -- In: (n_symbols, lanes, payload_bits, bank); accepted only while idle. It decodes
+                with bank `bank`'s table: NO_TABLE if none is loaded there (or a load into it is
+                under way), BAD_TABLE if its last load was bad.
       words  -- In: the payload as W-bit words (bit j = bit j % W of word j // W); every command
                 takes exactly one packet, up to and including the word with `last`.
       out    -- Out: up to P symbols of consecutive lanes per beat (`symbols`, `lanes`, `count`),
                 `last` on the tensor's final beat.
-      status -- busy; done and error/error_code hold from the command's end to the next command.
+      status -- busy; done and error/error_code hold from the command's end to the next command;
+                table_ready / table_ready1: bank 0 / 1 holds a good table.
 
     Pipeline: issue (lane-state read) -> table read -> table output register -> entry decode ->
     execute (read the bits: coarse shift; emit the symbols) -> fine shift of the bits -> write
@@ -252,7 +256,9 @@ class TansDecoder(wiring.Component):
                                                 ("check", "size", "arm", "launch", "run", "drain"))
         m.d.sync += [arm.eq(0), launch.eq(0), check.eq(0)]
         m.d.comb += [bits.start.eq(arm), sched.start.eq(launch)]
-        m.d.comb += [self.cmd.ready.eq(idle), table.load_enable.eq(idle)]
+        # a table load goes on while idle, or into the bank the running command does not use
+        m.d.comb += [self.cmd.ready.eq(idle), table.load_enable.eq(idle),
+                     table.busy_bank.eq(cmd.bank), table.rbank.eq(cmd.bank)]
         with m.If(idle & self.cmd.valid):
             m.d.sync += [idle.eq(0), check.eq(1), cmd.eq(self.cmd.payload), done.eq(0),
                          error_code.eq(ErrorCode.NONE)]
@@ -310,6 +316,7 @@ class TansDecoder(wiring.Component):
             self.status.done.eq(done),
             self.status.error.eq(done & (error_code != ErrorCode.NONE)),
             self.status.error_code.eq(Mux(done, error_code, 0)),
-            self.status.table_ready.eq(table.ready),
+            self.status.table_ready.eq(table.ready_banks[0]),
+            self.status.table_ready1.eq(table.ready_banks[1]),
         ]
         return m

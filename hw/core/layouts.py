@@ -15,8 +15,8 @@ class ErrorCode(enum.IntEnum):
     """Why a command ended with `status.error` set (first error wins)."""
 
     NONE = 0
-    NO_TABLE = 1       #: decode started without a loaded table
-    BAD_TABLE = 2      #: the last table load: size not a power of two in 32..l, or an impossible entry
+    NO_TABLE = 1       #: decode started without a loaded table in its bank (or during its load)
+    BAD_TABLE = 2      #: the bank's last table load: size not a power of two in 32..l, or an impossible entry
     BAD_COMMAND = 3    #: lanes = 0, lanes > the core's lanes, or fewer symbols than lanes
     TRUNCATED = 4      #: the input ended (last) early, or a read ran past payload_bits
     FINAL_STATE = 5    #: a lane did not end in the final state (symbols were still emitted)
@@ -28,15 +28,20 @@ def entry_layout(p: DecoderParams) -> data.StructLayout:
     return data.StructLayout({"symbol": p.symbol_bits, "nb_bits": p.nb_width, "base": p.log2_states})
 
 
+TABLE_BANKS = 2          #: tables the core holds: one decodes while the other loads
+
+
 def table_load_layout(p: DecoderParams) -> data.StructLayout:
-    """A table-load beat: entries are written at 0, 1, 2, ...; `last` marks the final entry."""
-    return data.StructLayout({"entry": entry_layout(p), "last": 1})
+    """A table-load beat: entries are written at 0, 1, 2, ... of table bank `bank`; `last` marks
+    the final entry (`bank` comes last, so a beat without it loads bank 0 as before)."""
+    return data.StructLayout({"entry": entry_layout(p), "last": 1, "bank": 1})
 
 
 def command_layout(p: DecoderParams) -> data.StructLayout:
-    """A decode command: symbols in the tensor, lanes used, payload bits to consume."""
+    """A decode command: symbols in the tensor, lanes used, payload bits to consume, and the
+    table bank it decodes with (last, so a command without it uses bank 0)."""
     return data.StructLayout({"n_symbols": COUNT_BITS, "lanes": p.lane_count_bits,
-                              "payload_bits": COUNT_BITS})
+                              "payload_bits": COUNT_BITS, "bank": 1})
 
 
 def word_layout(p: DecoderParams) -> data.StructLayout:
@@ -55,9 +60,10 @@ def output_layout(p: DecoderParams) -> data.StructLayout:
 
 
 def status_layout(p: DecoderParams) -> data.StructLayout:
-    """Core status: busy while a command runs; done/error/error_code hold until the next command."""
+    """Core status: busy while a command runs; done/error/error_code hold until the next command;
+    table_ready / table_ready1: bank 0 / bank 1 holds a good table."""
     return data.StructLayout({"busy": 1, "done": 1, "error": 1, "error_code": ERROR_CODE_BITS,
-                              "table_ready": 1})
+                              "table_ready": 1, "table_ready1": 1})
 
 
 def pack(layout: data.StructLayout, **fields: int) -> int:

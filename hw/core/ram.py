@@ -6,6 +6,8 @@ from amaranth.lib import memory, wiring
 from amaranth.lib.wiring import In, Out
 
 from hw.core.ecp5_ram import Ecp5Ram
+
+ECP5_MAX_DEPTH = 4096    #: deepest DP16KD mode Ecp5Ram builds (x4); deeper RAMs are inferred
 from hw.core.ice40_ram import MAX_DEPTH as ICE40_MAX_DEPTH, Ice40Ram
 
 RAM_TARGETS = ("generic", "ice40", "ecp5")
@@ -22,12 +24,12 @@ class SimpleRam(wiring.Component):
 
     "generic": an Amaranth memory (latency 1). "ice40": SB_RAM40_4K instances up to 256 deep
     (latency 1, no read-during-write logic; deeper ones stay generic). "ecp5": DP16KD with the
-    output register (latency 2). Callers never read an entry in the cycle it is written.
+    output register (latency 2), up to 4096 deep (deeper ones stay generic). Callers never read an entry in the cycle it is written.
     """
 
     def __init__(self, width: int, depth: int, target: str = "generic") -> None:
         check_ram_target(target)
-        if target == "ice40" and depth > ICE40_MAX_DEPTH:
+        if (target == "ice40" and depth > ICE40_MAX_DEPTH) or (target == "ecp5" and depth > ECP5_MAX_DEPTH):
             target = "generic"
         self.width, self.depth, self.target = width, depth, target
         self.latency = 2 if target == "ecp5" else 1

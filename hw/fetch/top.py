@@ -2,6 +2,7 @@
 
     desc_in ─> DescriptorQueue ─fetch─> AxiBurstReader <─AXI4 read─> DRAM
                       └──work──> FetchDatapath <─words─┘
+                  (input side: tables -> bank b, payload -> FIFO; output side: command, symbols)
                                    ├─table/cmd/words─> Decoder ─symbols─┐
                                    └─raw bytes───────────────────────────┴─> Dequantizer ─> weights
 
@@ -22,7 +23,7 @@ from hw.fetch.bus import AxiReadSignature
 from hw.fetch.dequant import PLAIN, DequantParams, Dequantizer, weight_beat
 from hw.fetch.descriptor import DESCRIPTOR, DescriptorQueue
 from hw.fetch.burst import AxiBurstReader
-from hw.fetch.datapath import FetchDatapath
+from hw.fetch.datapath import PAYLOAD_FIFO_DEPTH, FetchDatapath
 from hw.core.params import DecoderParams
 
 
@@ -30,12 +31,14 @@ class WeightFetch(wiring.Component):
     """The whole fetch path for one decoder core; P = `params.units` weights per output beat."""
 
     def __init__(self, params: DecoderParams, max_burst: int = 16, fifo_depth: int = 64,
-                 queue_depth: int = 4, dq: DequantParams = PLAIN) -> None:
+                 queue_depth: int = 4, dq: DequantParams = PLAIN,
+                 payload_depth: int = PAYLOAD_FIFO_DEPTH) -> None:
         if params.word_bits != 64 or 8 % params.units:
             raise ValueError("the fetch path needs a 64-bit decoder word and P dividing 8 "
                              f"(got word_bits={params.word_bits}, units={params.units})")
         self.params, self.dq = params, dq
         self.max_burst, self.fifo_depth, self.queue_depth = max_burst, fifo_depth, queue_depth
+        self.payload_depth = payload_depth
         super().__init__({
             "desc_in": In(stream.Signature(DESCRIPTOR)),
             "m_axi": Out(AxiReadSignature(32, params.word_bits)),
@@ -63,7 +66,7 @@ class WeightFetch(wiring.Component):
         p = self.params
         m.submodules.queue = queue = DescriptorQueue(self.queue_depth)
         m.submodules.reader = reader = AxiBurstReader(p.word_bits, self.max_burst, self.fifo_depth)
-        m.submodules.path = path = FetchDatapath(p, p.word_bits, self.dq)
+        m.submodules.path = path = FetchDatapath(p, p.word_bits, self.dq, self.payload_depth)
         m.submodules.decoder = dec = TansDecoder(p)
         m.submodules.dequant = dq = Dequantizer(p.units, 8, self.dq)
 

@@ -1,12 +1,14 @@
 """Formal properties of the decode table (`hw.core.table.DecodeTable`): its load checks and its RAM.
 
-The solver loads any entries it likes, with gaps, whenever `load_enable` (also free) allows.
+The solver loads any entries it likes into bank 0, with gaps; they pass the table's input
+register whenever `load_enable` or `busy_bank` (both free) allow, as docs/CORE.md says.
 A shadow model judges each finished load arithmetically, independently of the hardware's
 bit-mask formulation: a table is good iff it has exactly 2**k entries for a k the core
 supports and every entry has nb_bits <= k, base mod 2**nb_bits = 0 and base + 2**nb_bits
 <= 2**k. Checked:
-  * from two cycles after a load's last beat until the next beat, `ready` is the model's
-    verdict and `bad` its negation;
+  * the load port's handshake is the input register's (ready while it is free or draining);
+  * from three cycles after a load's last beat enters the table until the next beat, `ready`
+    is the model's verdict and `bad` its negation (`ready` is registered from the bank's);
   * `ready` and `bad` are low from a load's first beat until that check, and `ready` is
     low until a good table is loaded;
   * a read of any address, two cycles later, returns the entry the finished load wrote there.
@@ -33,13 +35,24 @@ class TableSpec(Elaboratable):
         m = Module()
         p, K = self.p, self.p.log2_states
         m.submodules.dut = dut = DecodeTable(p)
-        ent = dut.load.payload.entry
         m.d.comb += [dut.load.valid.eq(AnySeq(1)), dut.load.payload.eq(AnySeq(dut.load.payload.shape().size)),
-                     dut.load_enable.eq(AnySeq(1))]
+                     dut.load_enable.eq(AnySeq(1)), dut.busy_bank.eq(AnySeq(1))]
+        m.d.comb += Assume(dut.load.payload.bank == 0)      # bank 0 loads and reads (rbank = 0)
         addr = AnySeq(K)
         m.d.comb += dut.addr[0].eq(addr)
-        beat = Signal()
-        m.d.comb += beat.eq(dut.load.valid & dut.load.ready)
+
+        # --- the documented input register: a beat waits in it until load_enable or the other
+        # bank lets it into the table; the port is ready while the register is free or draining
+        pend = Signal()
+        held = Signal.like(dut.load.payload)
+        beat = Signal()                          # the held beat goes into the table
+        m.d.comb += beat.eq(pend & (dut.load_enable | (held.bank != dut.busy_bank)))
+        m.d.comb += Assert(dut.load.ready == (~pend | beat))
+        with m.If(dut.load.valid & dut.load.ready):
+            m.d.sync += [pend.eq(1), held.eq(dut.load.payload)]
+        with m.Elif(beat):
+            m.d.sync += pend.eq(0)
+        ent, last = held.entry, held.last
 
         # --- shadow model of the load in progress ------------------------------------------------
         nb, base = ent.nb_bits, ent.base
@@ -61,29 +74,32 @@ class TableSpec(Elaboratable):
         for k in range(fmt.MIN_LOG2_STATES, K + 1):
             good = good | ((new_count == (1 << k)) & (new_max <= k) & (new_span <= (1 << k)))
         with m.If(beat):
-            with m.If(dut.load.payload.last):
+            with m.If(last):
                 m.d.sync += [count.eq(0), span.eq(0), misaligned.eq(0), max_nb.eq(0),
                              verdict.eq(good & ~new_mis)]
             with m.Else():
                 m.d.sync += [count.eq(new_count), span.eq(new_span), misaligned.eq(new_mis),
                              max_nb.eq(new_max)]
 
-        # --- ready / bad ----------------------------------------------------------------------
+        # --- ready / bad (registered outputs: they show the state the model had a cycle ago) -----
         any_beat = Signal()
         ended = Signal()                         # the latest beat was a load's last
         quiet = Signal(range(4))                 # cycles since the latest beat (saturates at 3)
         with m.If(beat):
-            m.d.sync += [any_beat.eq(1), ended.eq(dut.load.payload.last), quiet.eq(0)]
+            m.d.sync += [any_beat.eq(1), ended.eq(last), quiet.eq(0)]
         with m.Elif(quiet != 3):
             m.d.sync += quiet.eq(quiet + 1)
-        with m.If(~any_beat):
+        any_d, ended_d, verdict_d = Signal(), Signal(), Signal()
+        quiet_d = Signal.like(quiet)
+        m.d.sync += [any_d.eq(any_beat), ended_d.eq(ended), verdict_d.eq(verdict), quiet_d.eq(quiet)]
+        with m.If(~any_d):
             m.d.comb += [Assert(~dut.ready), Assert(~dut.bad)]
-        with m.Elif(~ended | (quiet <= 1)):      # a load in progress, or its check not yet due
+        with m.Elif(~ended_d | (quiet_d <= 1)):  # a load in progress, or its check not yet due
             m.d.comb += [Assert(~dut.ready), Assert(~dut.bad)]
-        with m.Else():                           # two cycles after a load's last beat, and on
-            m.d.comb += [Assert(dut.ready == verdict), Assert(dut.bad == ~verdict)]
+        with m.Else():                           # three cycles after a load's last beat, and on
+            m.d.comb += [Assert(dut.ready == verdict_d), Assert(dut.bad == ~verdict_d)]
 
-        settled = any_beat & ended & (quiet == 3)
+        settled = any_d & ended_d & (quiet_d == 3)
         m.d.comb += Cover(settled & ~verdict)
         if not self.ram:
             m.d.comb += Cover(settled & verdict)
@@ -96,13 +112,13 @@ class TableSpec(Elaboratable):
         pending_ok, kept_ok = Signal(), Signal()
         idx = Signal(range(p.states + 1))
         with m.If(beat):
-            m.d.sync += idx.eq(Mux(dut.load.payload.last, 0, idx + 1))
+            m.d.sync += idx.eq(Mux(last, 0, idx + 1))
             with m.If(idx == a):
-                with m.If(dut.load.payload.last):
+                with m.If(last):
                     m.d.sync += [kept.eq(ent), kept_ok.eq(1), pending_ok.eq(0)]
                 with m.Else():
                     m.d.sync += [pending.eq(ent), pending_ok.eq(1)]
-            with m.Elif(dut.load.payload.last):
+            with m.Elif(last):
                 m.d.sync += [kept.eq(pending), kept_ok.eq(pending_ok), pending_ok.eq(0)]
         r1, r2 = Signal(), Signal()
         m.d.sync += [r1.eq(addr == a), r2.eq(r1)]

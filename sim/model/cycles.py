@@ -8,7 +8,10 @@ after `mem_latency` cycles. The consumer works through each tensor as the RTL do
 (hw/fetch/datapath.py, hw/core/decoder.py):
 
 * tANS: one table entry per cycle (and one codebook entry per cycle for a codebook or
-  tuple-coded tensor), then `tans_start` cycles plus the initial-state round
+  tuple-coded tensor) on the input side, which runs one tensor ahead: a plain tANS tensor's
+  table loads while the previous tensor still decodes (the core's second table bank), and its
+  payload goes through a `payload_fifo_bytes` FIFO to the decoder once that tensor is out; on
+  the decoder, `tans_start` cycles plus the initial-state round
   (ceil(L/P) cycles, taking the L*k bits of initial states), then every symbol round in
   `round_cycles(ceil(RL/P), pipe_depth)` cycles (RL = lanes still active in the round), then
   `tans_end` cycles for the final check; payload bytes are taken uniformly over the rounds.
@@ -16,7 +19,8 @@ after `mem_latency` cycles. The consumer works through each tensor as the RTL do
   N weights, so its rounds deliver N weights per symbol (N·P per cycle at full rate).
 * uncompressed (raw 8-bit, or b-bit packed for the `quantized` scheme): W weights per cycle.
 
-A grain's work starts when the grain has arrived and the previous work is done.
+A grain's work starts when the grain has arrived and the previous work is done; a raw or
+codebook tensor's only once the previous tensor is out.
 """
 from __future__ import annotations
 
@@ -53,6 +57,8 @@ class HwModel:
     pipe_depth: int = DECODER_PIPELINE  #: lane groups per round that hide the decoder pipeline
     raw_start: int = 2
     raw_end: int = 0
+    payload_fifo_bytes: int = 512   #: payload FIFO in front of the decoder (64 words of 8 bytes)
+    run_ahead: bool = True          #: the next plain tANS table loads while a tensor decodes
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -151,7 +157,15 @@ def _segments(lay: LayerTraffic, scheme: Scheme, hw: HwModel) -> list[tuple[int,
 
 
 def simulate(layers: list[LayerTraffic], scheme: Scheme, hw: HwModel) -> list[LayerResult]:
-    """Run the model over all layers in order; one result per layer."""
+    """Run the model over all layers in order; one result per layer.
+
+    Two sides, as in hw/fetch/datapath.py: the input side takes a tensor's table (and codebook)
+    bytes at its load rate, then, once the output side is free, pushes its payload into the
+    payload FIFO (`payload_fifo_bytes`, at most one word a cycle); the decoder takes the
+    payload from there. A plain tANS tensor's table loads while the previous tensor still
+    decodes (`run_ahead`); a raw or codebook tensor waits until the previous one is out.
+    A layer's cycles run from the previous layer's last weight to its own.
+    """
     if hw.bytes_per_cycle <= 0 or hw.weights_per_cycle <= 0:
         raise ValueError("bytes and weights per cycle must be positive")
     B = float(hw.bytes_per_cycle)
@@ -173,7 +187,7 @@ def simulate(layers: list[LayerTraffic], scheme: Scheme, hw: HwModel) -> list[La
             last_of_burst.append(base + len(burst) - 1)
     ends = list(itertools.accumulate(sizes))   # bytes up to and including each grain
     arrive: list[float] = []       # arrival time of each grain's last byte
-    freed: list[float] = []        # time each grain has been consumed
+    freed: list[float] = []        # time each grain has left the read FIFO
 
     def arrival(i: int) -> float:
         while len(arrive) <= i:
@@ -187,28 +201,81 @@ def simulate(layers: list[LayerTraffic], scheme: Scheme, hw: HwModel) -> list[La
             arrive.append(prev + sizes[j] / B)
         return arrive[i]
 
+    cur = {"grain": 0, "pos": 0}
+
+    def take(nbytes: int, cycles: float, t: float, ready, done) -> float:
+        """Consume `nbytes` over `cycles` from time t, each grain once `ready(grain)`; `done(grain, t)`."""
+        if nbytes == 0:
+            return t + cycles
+        rate = cycles / nbytes
+        left = nbytes
+        while left > 0:
+            gi = cur["grain"]
+            step = min(left, sizes[gi] - cur["pos"])
+            t = max(t, ready(gi)) + step * rate
+            left -= step
+            cur["pos"] += step
+            if cur["pos"] == sizes[gi]:
+                done(gi, t)
+                cur["grain"], cur["pos"] = gi + 1, 0
+        return t
+
+    def leave_fifo(_gi: int, t: float) -> None:
+        freed.append(t)
+
     results = []
-    t = 0.0
-    grain = pos = 0
+    t_in = 0.0          # the input side is free
+    t_out = 0.0         # the output side is free: the previous tensor's last weight
+    prev_end = 0.0
+    depth = max(1, hw.payload_fifo_bytes // g)         # payload FIFO, in grains
+    word = g / 8                                       # cycles to push one grain (one 8-byte word a cycle)
     for lay in layers:
-        start = t
-        busy = 0.0
-        for nbytes, cycles in _segments(lay, scheme, hw):
-            busy += cycles
-            if nbytes == 0:
-                t += cycles
-                continue
-            rate = cycles / nbytes  # consumer cycles per byte
-            left = nbytes
-            while left > 0:
-                take = min(left, sizes[grain] - pos)
-                t = max(t, arrival(grain)) + take * rate
-                left -= take
-                pos += take
-                if pos == sizes[grain]:
-                    freed.append(t)
-                    grain, pos = grain + 1, 0
-        cyc = int(round(t - start))
-        results.append(LayerResult(lay.bytes(scheme), cyc, max(0, int(round(t - start - busy))),
-                                   int(round(t))))
+        segs = _segments(lay, scheme, hw)
+        if lay.kind == "tans" and scheme == "compressed":
+            ahead = hw.run_ahead and not lay.cb_bytes
+            t = t_in if ahead else max(t_in, t_out)
+            front = segs[:2 if lay.cb_bytes else 1]    # table (and codebook): input side
+            for nbytes, cycles in front:
+                t = take(nbytes, cycles, t, arrival, leave_fifo)
+            hand = max(t, t_out)
+            pushed: dict[int, float] = {}
+            consumed: list[float] = []                 # decoder finished grain k of this payload
+            first_payload = cur["grain"]
+            last_push = [hand]
+
+            def pushed_at(gi: int) -> float:
+                while gi not in pushed:
+                    j = len(pushed) + first_payload
+                    k = j - first_payload
+                    room = consumed[k - depth] if k >= depth else hand
+                    tp = max(arrival(j), last_push[0], room) + word
+                    pushed[j] = tp
+                    last_push[0] = tp
+                    freed.append(tp)
+                return pushed[gi]
+
+            def decoded(_gi: int, t_: float) -> None:
+                consumed.append(t_)
+
+            td = hand
+            busy = 0.0
+            for nbytes, cycles in segs[len(front):]:
+                td = take(nbytes, cycles, td, pushed_at, decoded)
+                busy += cycles
+            if not ahead or t_in >= t_out:              # the table was on the critical path
+                busy += sum(c for _, c in front)
+            t_in = last_push[0] + 1                    # the CRC verdict, then the next descriptor
+            end = td
+        else:
+            t = max(t_in, t_out)
+            busy = 0.0
+            for nbytes, cycles in segs:
+                t = take(nbytes, cycles, t, arrival, leave_fifo)
+                busy += cycles
+            t_in = end = t
+        t_out = end
+        cyc = int(round(end - prev_end))
+        results.append(LayerResult(lay.bytes(scheme), cyc, max(0, int(round(end - prev_end - busy))),
+                                   int(round(end))))
+        prev_end = end
     return results

@@ -10,7 +10,7 @@ import os
 import random
 
 import cocotb
-from cocotb.triggers import RisingEdge
+from cocotb.triggers import FallingEdge, RisingEdge
 
 from hw.core.layouts import ErrorCode
 from sim.tb.driver import DecoderTB, Timeout
@@ -251,9 +251,85 @@ async def test_starved_input(dut):
     """Input far slower than the decoder (long gaps between words), few and many lanes: exact."""
     tb = DecoderTB(dut, seed=21)
     await tb.reset()
-    tb.idle = 0.95
     for trial, lanes in enumerate(sorted({1, 2, min(6, tb.p.lanes), min(3 * tb.p.units, tb.p.lanes),
                                           tb.p.lanes})):
         case = case_for(tb, 900 + trial, DISTRIBUTIONS[trial % 4], n=40 * lanes + 7, lanes=lanes)
+        tb.idle = 0.0                      # the table at full speed: the payload is what starves
         await tb.load_table(case.entries)
+        tb.idle = 0.95
         check_exact(await tb.decode(case), case, f"starved input, {lanes} lanes")
+
+
+@cocotb.test()
+async def test_table_banks(dut):
+    """Two table banks: the next table loads while a decode runs on the other bank; a load into
+    the running decode's bank waits until it ends; a command on a missing, bad or mixed-bank
+    table ends in NO_TABLE / BAD_TABLE while the other bank keeps decoding."""
+    tb = DecoderTB(dut, seed=31)
+    await tb.reset()
+    p = tb.p
+    lanes = min(p.lanes, 8 * p.units)
+    k = min(p.log2_states, 8)
+    rate = p.units if lanes >= 7 * p.units else lanes / 7       # symbols per cycle (CORE.md)
+    n = max(60 * lanes, int(3 * rate * (1 << k)))               # a decode outlasts a table load
+    a, b, c = (case_for(tb, 1200 + i, dist, n=n, lanes=lanes,
+                        log2_states=k) for i, dist in enumerate(("peaked", "random", "dominant")))
+    st = tb.status()
+    assert not st["table_ready"] and not st["table_ready1"], st
+    # an empty bank 1 with a good bank 0: NO_TABLE on bank 1 only
+    await tb.load_table(a.entries, bank=0)
+    res = await tb.decode(a, bank=1)
+    assert res.status["error_code"] == ErrorCode.NO_TABLE and res.got == [], res.status
+    check_exact(await tb.decode(a, bank=0), a, "bank 0 after NO_TABLE on bank 1")
+
+    async def timed_load(entries, bank):
+        await tb.load_table(entries, bank=bank)
+        return tb.cycle
+
+    # the table of the next tensor loads into bank 1 while bank 0 decodes: done before the decode
+    loader = cocotb.start_soon(timed_load(b.entries, 1))
+    t0 = tb.cycle
+    res = await tb.decode(a, bank=0)
+    check_exact(res, a, "bank 0 with a load into bank 1 under way")
+    assert loader.done(), "the load into the idle bank did not finish during the decode"
+    loaded = await loader
+    assert loaded < t0 + res.cycles, (loaded, t0, res.cycles)
+    assert tb.status()["table_ready1"] and tb.status()["table_ready"]
+    check_exact(await tb.decode(b, bank=1), b, "bank 1 loaded during a decode")
+    check_exact(await tb.decode(a, bank=0), a, "bank 0 kept its table")
+    # a load into the bank of the running decode waits: one beat enters the core's input register,
+    # no further beat is taken until the decode ends
+    await tb.load_table(c.entries, bank=1)
+    start = len(tb.out_log)
+    await tb.command(c.n_symbols, c.coded.lanes, c.coded.payload_bits, bank=1)
+    sender = cocotb.start_soon(tb.send_words(c.words(p.word_bits)))
+    loader = cocotb.start_soon(timed_load(a.entries, 1))
+    taken_busy = 0
+    for _ in range(40 * c.n_symbols):
+        await FallingEdge(dut.clk)
+        st = tb.status()
+        if st["busy"] and int(dut.table__valid.value) and int(dut.table__ready.value):
+            taken_busy += 1
+        await RisingEdge(dut.clk)
+        if st["done"] and not st["busy"]:
+            break
+    assert st["done"] and not st["error"], st
+    assert taken_busy <= 1, f"{taken_busy} beats taken for the busy bank"
+    await sender
+    await loader
+    got = [slot for _cyc, slots, _last in tb.out_log[start:] for slot in slots]
+    assert got == c.expected, "bank 1 decode changed by the waiting load"
+    check_exact(await tb.decode(a, bank=1), a, "bank 1 after the delayed load")
+    # a bad table in bank 1 does not touch bank 0; a load whose beats change bank is bad
+    await tb.load_table(b.entries[:-1], bank=1)
+    res = await tb.decode(b, bank=1)
+    assert res.status["error_code"] == ErrorCode.BAD_TABLE and res.got == [], res.status
+    check_exact(await tb.decode(a, bank=0), a, "bank 0 next to a bad bank 1")
+    n = len(b.entries)
+    await tb.load_table(b.entries, bank=[0] * (n // 2) + [1] * (n - n // 2))
+    for bank in (0, 1):
+        res = await tb.decode(b, bank=bank)
+        assert res.status["error_code"] in (ErrorCode.BAD_TABLE, ErrorCode.NO_TABLE) and res.got == [], \
+            (bank, res.status)
+    await tb.load_table(b.entries, bank=1)
+    check_exact(await tb.decode(b, bank=1), b, "bank 1 after a mixed-bank load")

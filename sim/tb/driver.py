@@ -110,16 +110,20 @@ class DecoderTB:
                     raise Timeout(f"{port}: not accepted within {limit} cycles")
         valid.value = 0
 
-    async def load_table(self, entries: list[tuple[int, int, int]], limit: int = 100_000) -> None:
-        """Stream the table entries, state 0 first, last on the final one."""
+    async def load_table(self, entries: list[tuple[int, int, int]], limit: int = 100_000,
+                         bank: int | list[int] = 0) -> None:
+        """Stream the table entries into table bank `bank` (or one bank per entry), state 0
+        first, last on the final one."""
         n = len(entries)
+        banks = bank if isinstance(bank, list) else [bank] * n
         beats = [pack(self.tl, entry=pack(self.tl["entry"].shape, symbol=s, nb_bits=nb, base=b),
-                      last=int(i == n - 1)) for i, (s, nb, b) in enumerate(entries)]
+                      last=int(i == n - 1), bank=banks[i]) for i, (s, nb, b) in enumerate(entries)]
         await self._send("table", beats, limit)
 
-    async def command(self, n_symbols: int, lanes: int, payload_bits: int, limit: int = 100_000) -> None:
+    async def command(self, n_symbols: int, lanes: int, payload_bits: int, limit: int = 100_000,
+                      bank: int = 0) -> None:
         await self._send("cmd", [pack(self.cl, n_symbols=n_symbols, lanes=lanes,
-                                      payload_bits=payload_bits)], limit)
+                                      payload_bits=payload_bits, bank=bank)], limit)
 
     async def send_words(self, words: list[int], limit: int = 1_000_000) -> None:
         """Send one packet of payload words, `last` on the final one."""
@@ -141,7 +145,7 @@ class DecoderTB:
 
     async def decode(self, case: Case, *, words: list[int] | None = None, n_symbols: int | None = None,
                      lanes: int | None = None, payload_bits: int | None = None,
-                     limit: int | None = None) -> Result:
+                     limit: int | None = None, bank: int = 0) -> Result:
         """Run one command with the case's payload (or overrides); collect output and status."""
         c = case.coded
         words = case.words(self.p.word_bits) if words is None else words
@@ -149,7 +153,7 @@ class DecoderTB:
         limit = limit or 50 * (n + len(words) + 100) * max(1, int(1 / max(1e-3, 1 - self.backpressure)))
         start_log = len(self.out_log)
         await self.command(n, c.lanes if lanes is None else lanes,
-                           c.payload_bits if payload_bits is None else payload_bits)
+                           c.payload_bits if payload_bits is None else payload_bits, bank=bank)
         t0 = self.cycle
         sender = cocotb.start_soon(self.send_words(words, limit))
         st = await self.wait_done(limit)

@@ -127,9 +127,30 @@ def hemp_run(args: argparse.Namespace, ckpt: Path) -> bool:
         from sw.methods.hemp import is_hemp_checkpoint
         return is_hemp_checkpoint(ckpt)
     if args.method != "hemp" and (args.order is not None or args.lam_h is not None or args.lam_e is not None
-                                  or args.lloyd or args.hemp_epochs is not None):
-        raise ValueError("--order, --lam-h, --lam-e, --lloyd and --hemp-epochs need --method hemp")
+                                  or args.lloyd or args.hemp_epochs is not None or args.hemp_from):
+        raise ValueError("--order, --lam-h, --lam-e, --lloyd, --hemp-epochs and --hemp-from need --method hemp")
     return args.method == "hemp"
+
+
+def train_hemp_from(args: argparse.Namespace, ckpt: Path, log) -> int:
+    """`train --method hemp --hemp-from QAT.ckpt`: HEMP's regularizer on a finished QAT run (sw.methods.hemp_refine)."""
+    from sw.methods.hemp_refine import hemp_from_qat
+    if args.resume or args.float_only or args.lloyd:
+        raise ValueError("--hemp-from starts a new run on a QAT checkpoint: not with --resume, --float-only or --lloyd")
+    if ckpt.exists() and not args.force:
+        raise ValueError(f"{ckpt} exists: pass --resume to continue it or --force to start over")
+    src = Path(args.hemp_from)
+    if not src.is_file():
+        raise FileNotFoundError(2, "no such file", str(src))
+    ov = {k: v for k, v in (("order", args.order), ("lam_h", args.lam_h), ("lam_e", args.lam_e),
+                            ("hemp_epochs", args.hemp_epochs)) if v is not None}      # epochs: DEFAULT_EPOCHS
+    trainer = hemp_from_qat(src, ckpt, ov, progress=not args.quiet, log=log)
+    results = trainer.run()
+    if args.json:
+        _print_json({"checkpoint": str(ckpt), "phase": trainer.phase, **results})
+    else:
+        print(f"checkpoint: {ckpt}")
+    return 0
 
 
 def hemp_config_from_args(args: argparse.Namespace):
@@ -171,6 +192,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         return train_init_from(args, ckpt, log)
     if hemp_run(args, ckpt):
         from sw.methods import hemp
+        if args.hemp_from:
+            return train_hemp_from(args, ckpt, log)
         trainer, results = hemp.train(None if args.resume else hemp_config_from_args(args), ckpt,
                                       resume=args.resume, force=args.force,
                                       stop_after="float" if args.float_only else None,
@@ -205,14 +228,17 @@ def cmd_compress(args: argparse.Namespace) -> int:
                                 log2_states=args.states, max_lanes=max_lanes_of(args),
                                 code_first_last=args.code_first_last, per_channel_steps=args.per_channel_steps,
                                 activation_bits=args.activation_bits, allow_unfinished=args.allow_unfinished,
-                                tuple_size=args.tuple,
+                                tuple_size=args.tuple, units=args.decoder_units,
                                 progress=not (args.quiet or args.json), dead_zone=args.dead_zone)
     if args.method:
-        return (print_pareto if args.method.startswith("pareto") else print_post_training)(args, c, info)
+        rc = (print_pareto if args.method.startswith("pareto") else print_post_training)(args, c, info)
+        _print_lanes(args, info)
+        return rc
     s = summarize(c, args.output)
     out = {k: v for k, v in s.items() if k != "layers"}
     if args.json:
-        _print_json({"output": args.output, **out, "raw_fallback": info["raw_fallback"]})
+        _print_json({"output": args.output, **out, "raw_fallback": info["raw_fallback"],
+                     **{k: info[k] for k in ("units", "lanes") if k in info}})
     else:
         for r in info["raw_fallback"]:
             print(f"  {r['name']}: kept raw 8-bit ({r['raw_bits'] / r['weights']:.2f} bits/weight), coding it at "
@@ -220,7 +246,15 @@ def cmd_compress(args: argparse.Namespace) -> int:
         cbpw = "-" if out["coded_bits_per_weight"] is None else f"{out['coded_bits_per_weight']:.3f}"
         print(f"{args.output}: {out['total_bytes']} bytes, {len(c.tensors)} tensors, coded layers "
               f"{out['coded_weights']} weights at {cbpw} bits/weight")
+        _print_lanes(args, info)
     return 0
+
+
+def _print_lanes(args: argparse.Namespace, info: dict) -> None:
+    """With --decoder-units: the lanes each coded layer got (the JSON output has them as "lanes")."""
+    if info.get("lanes") and not args.json:
+        print(f"lanes for a {info['units']}-unit core: "
+              + ", ".join(f"{name} {n}" for name, n in info["lanes"].items()))
 
 
 def _raw_note(info: dict) -> str | None:
@@ -387,6 +421,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "refitted every epoch; stored as a codebook")
     t.add_argument("--hemp-epochs", type=int, default=None,
                    help="with --method hemp: HEMP epochs (default 8; then --finetune-epochs through the quantized weights)")
+    t.add_argument("--hemp-from", metavar="QAT.ckpt",
+                   help="with --method hemp: start from a finished QAT checkpoint instead of the float baseline: its "
+                        "quantizer (clips, bins) kept, --hemp-epochs (default 4) of L + lambda_H H_n + lambda_E E "
+                        "through it, bins then trimmed to the levels used (sw.methods.hemp_refine)")
     t.set_defaults(func=cmd_train)
 
     c = sub.add_parser("compress", help="code a trained model into a .tans file (or post-training a state_dict)")
@@ -403,6 +441,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     c.add_argument("--tuple", type=int, default=1, choices=range(1, fmt.MAX_TUPLE + 1), metavar="N",
                    help="code N consecutive weights of a lane as one tANS symbol (1..4, default 1; "
                         "bins^N must be at most 65536; format 2.1, docs/FORMAT.md 2.3c)")
+    c.add_argument("--decoder-units", type=int, default=0, metavar="P",
+                   help="code every coded layer over at least 7*P lanes where it has 16 symbols per lane, so a "
+                        "hardware core with P decode units runs at full rate (a round of fewer than 7 lane groups "
+                        "takes 7 cycles); each extra lane costs one initial state (default 0: the method's lanes)")
     c.add_argument("--model", help="post-training: model of the state_dict (lenet5, resnet18, package.module:factory)")
     c.add_argument("--model-config", help="post-training: JSON keyword arguments of the model")
     c.add_argument("--bins", type=_odd_bins,

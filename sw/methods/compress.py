@@ -13,7 +13,7 @@ from sw import container as ct
 from sw.quant import QuantConfig, QuantizedModel
 from sw.tans import format as fmt
 from sw.tans.errors import InputError
-from sw.methods.layout import lanes_for
+from sw.methods.layout import lanes_for, lanes_for_units
 from sw.methods.qat import restore
 
 from sw.train import load_checkpoint, load_torch_file
@@ -67,10 +67,13 @@ def quantized_tensor(name: str, e: dict, log2_states: int, max_lanes: int, tuple
     return ct.int8_tensor(name, ints.astype(np.int8), steps, step_axis)
 
 
-def with_tuples(c: ct.Container, tuple_size: int, max_log2_states: int = fmt.DEFAULT_LOG2_STATES) -> ct.Container:
-    """The same container with every zero-point or codebook tANS tensor coded in tuples of
-    `tuple_size` weights (lanes, lane axis, quantizer and steps kept; table size chosen again, at
-    most 2^max_log2_states). InputError naming the layer when bins^N exceeds the alphabet limit."""
+def recode(c: ct.Container, tuple_size: int | None = None, units: int = 0,
+           max_log2_states: int = fmt.DEFAULT_LOG2_STATES, max_lanes: int = fmt.DEFAULT_LANES) -> ct.Container:
+    """The same container with every zero-point or codebook tANS tensor re-coded: in tuples of
+    `tuple_size` weights (None: each keeps its own) and, with `units` P > 0, over enough lanes for
+    a P-unit core to run at full rate (sw.methods.layout.lanes_for_units, at most `max_lanes`).
+    Symbols, lane axis, quantizer and steps are kept; the table size is chosen again (at most
+    2^max_log2_states). InputError naming the layer when bins^N exceeds the alphabet limit."""
     from sw.container.tuples import check_tuple
 
     out = []
@@ -78,16 +81,22 @@ def with_tuples(c: ct.Container, tuple_size: int, max_log2_states: int = fmt.DEF
         if t.kind != fmt.KIND_TANS or t.quant not in (fmt.QUANT_ZERO_POINT, fmt.QUANT_CODEBOOK):
             out.append(t)
             continue
+        n = t.tuple_size if tuple_size is None else tuple_size
         try:
-            check_tuple(tuple_size, t.bins)
+            check_tuple(n, t.bins)
         except InputError as e:
             raise InputError(f"layer {t.name}: {e}") from None
-        kw = dict(lanes=t.coded.lanes, lane_axis=t.lane_axis, dtype=t.dtype, quant=t.quant, bins=t.bins,
-                  zero_point=t.zero_point, steps=t.steps, step_axis=t.step_axis, tuple_size=tuple_size)
+        lanes = t.coded.lanes
+        if units:
+            lanes = lanes_for_units(t.shape, units, lanes, max_lanes, n)
+        if n == t.tuple_size and lanes == t.coded.lanes:
+            out.append(t)
+            continue
+        kw = dict(lanes=lanes, lane_axis=t.lane_axis, dtype=t.dtype, quant=t.quant, bins=t.bins,
+                  zero_point=t.zero_point, steps=t.steps, step_axis=t.step_axis, tuple_size=n)
         if t.quant == fmt.QUANT_CODEBOOK:
             kw["levels"] = t.levels
-        nt = smallest_tans_tensor(t.name, t.symbols(), max_log2_states, **kw)
-        out.append(nt)
+        out.append(smallest_tans_tensor(t.name, t.symbols(), max_log2_states, **kw))
     return ct.Container(out, dict(c.metadata))
 
 

@@ -63,6 +63,8 @@ class HempConfig(TrainConfig):
     hemp_batch_size: int = 100
     lloyd: bool = False              #: Lloyd-max levels, refitted every epoch
     finetune_epochs: int = 3         #: then epochs with the quantized forward pass (STE), R still on, levels fixed
+    init_from: str = "float"         #: "float": HEMP after the float baseline; "qat": on a QAT model (sw.methods.hemp_refine)
+    trim_bins: bool = True           #: on a QAT model: end with each coded layer's bins cut to the levels it uses
 
     @classmethod
     def from_dict(cls, d: dict) -> "HempConfig":
@@ -206,6 +208,9 @@ class HempTrainer(Trainer):
         d = dict(state["config"])
         d.update(overrides or {})
         cfg = HempConfig.from_dict(d)
+        if cls is HempTrainer and cfg.init_from != "float":     # HEMP on a QAT model: its own trainer
+            from sw.methods.hemp_refine import HempRefineTrainer
+            return HempRefineTrainer.resume(checkpoint, data, progress, log, overrides)
         t = cls(cfg, checkpoint, data, progress, log)
         t.qmodel.load_state_dict(state["model"])
         t.qmodel.codebooks = checked_codebooks(state.get("codebooks") or {}, t.qmodel.coded_names())
