@@ -253,10 +253,42 @@ def test_build_rejects_bad_parameters(args, tmp_path):
     assert len(lines) == 1 and "error" in lines[0] and "Traceback" not in r.stderr, r.stderr
 
 
-def test_synth_ice40_report(tmp_path):
+#: the synthesis runs (yosys / nextpnr take a core each), in the session's shared queue
+SYNTH_RUNS = {
+    "test_synth_ice40_report": ("--states", "32", "--symbol-bits", "4", "--lanes", "4", "--synth", "ice40"),
+    "test_board_icebreaker_bitstream": ("--states", "64", "--lanes", "8", "--board", "icebreaker"),
+}
+_SYNTH_OUT: dict[str, Path] = {}
+
+
+def start_early(session, items):
+    """Called by conftest before the first test: the selected synthesis runs, each in the
+    session's shared queue with its own output folder."""
+    from conftest import shared_jobs
+    wanted = [i.name for i in items if i.name in SYNTH_RUNS]
+    if not wanted:
+        return None
+    pool = shared_jobs("hw_units:")
+    for name in wanted:
+        _SYNTH_OUT[name] = out = session.config._tmp_path_factory.mktemp(name[5:25])
+        pool.submit(name, run_build, *SYNTH_RUNS[name], "--out", str(out), priority=2)
+    return pool
+
+
+def synth_run(request) -> tuple[subprocess.CompletedProcess, Path]:
+    """This test's synthesis run (started early by conftest, or now) and its output folder."""
+    import conftest
+    name = request.node.name
+    pool = conftest.EARLY.get(request.module.__name__)
+    if pool is not None and name in pool:
+        return pool.result(name), _SYNTH_OUT[name]
+    out = request.getfixturevalue("tmp_path")
+    return run_build(*SYNTH_RUNS[name], "--out", str(out)), out
+
+
+def test_synth_ice40_report(request):
     """`--synth ice40` runs yosys and nextpnr and writes a report with real resource counts."""
-    r = run_build("--states", "32", "--symbol-bits", "4", "--lanes", "4", "--out", str(tmp_path),
-                  "--synth", "ice40")
+    r, tmp_path = synth_run(request)
     assert r.returncode == 0, r.stderr
     rep = json.loads((tmp_path / "ice40" / "report.json").read_text())
     assert rep["part"] == "iCE40UP5K-SG48"
@@ -267,9 +299,9 @@ def test_synth_ice40_report(tmp_path):
         assert "Executing SYNTH_ICE40 pass" in log and "End of script" in log, log[-500:]
 
 
-def test_board_icebreaker_bitstream(tmp_path):
+def test_board_icebreaker_bitstream(request):
     """`--board icebreaker` places, routes and packs the self-checking demo into a bitstream."""
-    r = run_build("--states", "64", "--lanes", "8", "--out", str(tmp_path), "--board", "icebreaker")
+    r, tmp_path = synth_run(request)
     assert r.returncode == 0, r.stderr
     bit = tmp_path / "board_icebreaker" / "top.bin"
     assert bit.exists() and bit.stat().st_size > 50_000
