@@ -244,8 +244,6 @@ def release_main_slot() -> None:
     f = _MAIN_SLOT.pop("file", None)
     if f is not None:
         f.close()
-        if SHARED.pool is not None:
-            SHARED.pool.widen(pool_workers())
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
@@ -271,8 +269,9 @@ def pytest_collection_finish(session: pytest.Session) -> None:
             continue
         if pool is not None:
             EARLY[name] = pool
-    # one job beside the software tests while this process holds its slot, all of them after
-    SHARED.start(1 if "file" in _MAIN_SLOT and pool_workers() > 1 else pool_workers())
+    # every worker from the start: the core slots, not the worker count, keep it to one job beside
+    # the software tests (a ProcessPoolExecutor cannot be widened: it pre-queues pending calls)
+    SHARED.start(pool_workers())
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
