@@ -165,19 +165,18 @@ def with_codebooks(qmodel: QuantizedModel, codebooks: dict) -> HempModel:
     return m
 
 
-def order_entropies(model: HempModel, orders=LOG_ORDERS, softness: float = 1.0) -> dict:
-    """Per order k: the proxy H_k and the exact entropy of the hard indices, both in bits per weight
-    (H_k / k), averaged over the coded layers weighted by their weights."""
-    names = model.coded_names()
-    total = sum(model.weight(n).numel() for n in names)
+def layer_order_entropies(layers: list[tuple[torch.Tensor, torch.Tensor]], orders=LOG_ORDERS,
+                          softness: float = 1.0) -> dict:
+    """Per order k: the proxy H_k and the exact entropy of the hard (nearest-level) indices, both in
+    bits per weight (H_k / k), averaged over `layers` = [(weights, levels)] weighted by their sizes;
+    tuples are taken in the code's scan order (the layer's lanes)."""
+    total = sum(w.numel() for w, _ in layers)
     out = {}
     with torch.no_grad():
         for k in orders:
             proxy = exact = 0.0
-            for n in names:
-                w = model.weight(n).detach().double()
+            for w, lv in layers:
                 order = scan_order(tuple(w.shape), *lanes_for(tuple(w.shape)), k)
-                lv = model.levels(n)
                 tuples = w.reshape(-1)[order]
                 share = w.numel() / total
                 proxy += share * float(hemp_entropy(tuples, lv, softness)) / k
@@ -186,8 +185,32 @@ def order_entropies(model: HempModel, orders=LOG_ORDERS, softness: float = 1.0) 
     return out
 
 
+def order_entropies(model: HempModel, orders=LOG_ORDERS, softness: float = 1.0) -> dict:
+    """Per order k: the proxy H_k and the exact entropy of the hard indices of the coded layers."""
+    return layer_order_entropies([(model.weight(n).detach().double(), model.levels(n))
+                                  for n in model.coded_names()], orders, softness)
+
+
 class HempTrainer(Trainer):
     """Float baseline, then HEMP; per-epoch checkpoints, `run()` resumes where a checkpoint stopped."""
+
+    def _after_epoch(self, rec: dict, ep: int, bar, opt: torch.optim.Optimizer) -> None:
+        """Record epoch `ep`, show its figures on the progress bar and save the checkpoint."""
+        self.history.append(rec)
+        self.epoch = ep + 1
+        bar.set_postfix({k: (round(v, 3) if isinstance(v, float) else v) for k, v in rec.items()
+                         if k in ("loss", "val_acc", "bpw", f"h{self.cfg.order}")})
+        save_checkpoint(self.path, self.state(opt))
+
+    def _resume_optimizer(self, opt: torch.optim.Optimizer) -> None:
+        """Load the checkpoint's optimizer state into `opt` when resuming mid-phase (a state that
+        no longer fits, e.g. after a phase change, is dropped), then forget it."""
+        if self.opt_state is not None and self.epoch > 0:
+            try:
+                opt.load_state_dict(self.opt_state)
+            except (ValueError, KeyError):
+                pass
+        self.opt_state = None
 
     def __init__(self, cfg: HempConfig, checkpoint: str | Path, data: Dataset | None = None,
                  progress: bool = True, log=print) -> None:
@@ -240,12 +263,7 @@ class HempTrainer(Trainer):
                                       momentum=self.cfg.momentum)
                 n_epochs = self.cfg.hemp_epochs if phase == "hemp" else self.cfg.finetune_epochs
                 self._init_levels()
-            if self.opt_state is not None and self.epoch > 0:
-                try:
-                    opt.load_state_dict(self.opt_state)
-                except (ValueError, KeyError):
-                    pass
-            self.opt_state = None
+            self._resume_optimizer(opt)
             bar = tqdm(range(self.epoch, n_epochs), desc=f"{phase:8}", disable=not self.progress,
                        initial=self.epoch, total=n_epochs, leave=True, dynamic_ncols=True)
             self._ddp = None                  # one process: the float epochs run the model itself
@@ -255,11 +273,7 @@ class HempTrainer(Trainer):
                     self._keep_if_best(rec)
                 else:
                     rec = self._hemp_epoch(opt, ep, ste=phase == "finetune")
-                self.history.append(rec)
-                self.epoch = ep + 1
-                bar.set_postfix({k: (round(v, 3) if isinstance(v, float) else v) for k, v in rec.items()
-                                 if k in ("loss", "val_acc", "bpw", f"h{self.cfg.order}")})
-                save_checkpoint(self.path, self.state(opt))
+                self._after_epoch(rec, ep, bar, opt)
             bar.close()
             if phase == "float":
                 self._end_phase("float")

@@ -26,11 +26,11 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from sw.data.datasets import Dataset
-from sw.methods.hemp import HEMP_PHASES, LOG_ORDERS, HempConfig, HempTrainer
+from sw.methods.hemp import HEMP_PHASES, LOG_ORDERS, HempConfig, HempTrainer, layer_order_entropies
 from sw.methods.layout import lanes_for
 from sw.methods.qat import make_optimizer
 from sw.quant import QuantizedModel
-from sw.quant.hemp import block_entropy, hemp_entropy, insensitivity, scan_order
+from sw.quant.hemp import hemp_entropy, insensitivity, scan_order
 from sw.train import load_checkpoint, save_checkpoint
 from sw.train.loop import accuracy, batches, set_threads
 
@@ -55,23 +55,10 @@ def index_coordinates(qmodel: QuantizedModel, name: str) -> tuple[torch.Tensor, 
 
 def index_order_entropies(qmodel: QuantizedModel, orders=LOG_ORDERS, softness: float = 1.0) -> dict:
     """Per order k: proxy H_k and exact entropy of the hard indices in scan order, bits per weight (H_k / k),
-    averaged over the coded layers weighted by their weights."""
-    names = qmodel.coded_names()
-    total = sum(qmodel.weight(n).numel() for n in names)
-    out = {}
+    averaged over the coded layers weighted by their weights (in index units, see index_coordinates)."""
     with torch.no_grad():
-        for k in orders:
-            proxy = exact = 0.0
-            for n in names:
-                x, levels, _ = index_coordinates(qmodel, n)
-                order = scan_order(tuple(x.shape), *lanes_for(tuple(x.shape)), k)
-                tuples = x.reshape(-1)[order]
-                hard = torch.round(tuples).clamp(levels[0], levels[-1]).to(torch.int64)
-                share = x.numel() / total
-                proxy += share * float(hemp_entropy(tuples, levels, softness)) / k
-                exact += share * block_entropy(hard) / k
-            out[k] = {"proxy": proxy, "exact": exact}
-    return out
+        layers = [index_coordinates(qmodel, n)[:2] for n in qmodel.coded_names()]
+    return layer_order_entropies(layers, orders, softness)
 
 
 @torch.no_grad()
@@ -130,22 +117,13 @@ class HempRefineTrainer(HempTrainer):
         self.qmodel.freeze_bins()
         if self.phase == "hemp":
             opt = make_optimizer(self.qmodel, self.cfg)
-            if self.opt_state is not None and self.epoch > 0:
-                try:
-                    opt.load_state_dict(self.opt_state)
-                except (ValueError, KeyError):
-                    pass
-            self.opt_state = None
+            self._resume_optimizer(opt)
             n_epochs = self.cfg.hemp_epochs
             bar = tqdm(range(self.epoch, n_epochs), desc="hemp    ", disable=not self.progress,
                        initial=self.epoch, total=n_epochs, leave=True, dynamic_ncols=True)
             for ep in bar:
                 rec = self._refine_epoch(opt, ep)
-                self.history.append(rec)
-                self.epoch = ep + 1
-                bar.set_postfix({k: (round(v, 3) if isinstance(v, float) else v) for k, v in rec.items()
-                                 if k in ("loss", "val_acc", "bpw", f"h{self.cfg.order}")})
-                save_checkpoint(self.path, self.state(opt))
+                self._after_epoch(rec, ep, bar, opt)
             bar.close()
             if self.cfg.trim_bins:
                 trimmed = trim_bins(self.qmodel)
