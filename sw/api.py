@@ -339,6 +339,8 @@ def compress(model: nn.Module, output: str | Path | None = None, *, method: str 
     """
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}: use one of {', '.join(METHODS)}")
+    if units < 0:
+        raise ValueError(f"units must be 0 (the lanes the method chose) or positive, got {units}")
     meta = {"model": model_name, "model_config": dict(model_config or {}), "data": {}}
     if method == "qat":
         c, info = _compress_qat(model, data, target_bits_per_weight, log2_states, max_lanes, code_first_last,
@@ -357,8 +359,6 @@ def compress(model: nn.Module, output: str | Path | None = None, *, method: str 
                                  code_first_last, meta, per_channel_steps=per_channel_steps, progress=progress)
     if tuple_size != 1 or units:
         from sw.methods.compress import recode
-        if units < 0:
-            raise ValueError(f"units must be 0 (the lanes the method chose) or positive, got {units}")
         c = recode(c, tuple_size, units, log2_states, max_lanes)
         info = dict(info, tuple_size=tuple_size, units=units)
     if output is not None:

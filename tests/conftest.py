@@ -197,10 +197,7 @@ class PoolView:
     def __contains__(self, key: str) -> bool:
         return self.jobs.has(self.prefix + key)
 
-    def widen(self, workers: int) -> None:      # the shared queue widens when the hardware tests start
-        pass
-
-    def close(self) -> None:                    # closed at the end of the session
+    def close(self) -> None:                    # the shared queue closes at the end of the session
         pass
 
 
@@ -287,6 +284,17 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         os.environ.pop(SLOTS_ENV, None)
 
 
+def early_pool(request: pytest.FixtureRequest, start_early: Callable):
+    """The calling module's jobs: the pool conftest started before the first test, or, when it did
+    not (its `start_early` failed then), `start_early` called now; None when it had nothing to run."""
+    name = request.module.__name__
+    if name not in EARLY:
+        pool = start_early(request.session, [i for i in request.session.items if i.module is request.module])
+        if pool is not None:
+            EARLY[name] = pool
+    return EARLY.get(name)
+
+
 def selected(request: pytest.FixtureRequest, marker: str) -> set[str]:
     """Ids (the part in [...]) of this module's collected tests whose name starts with `marker`:
     jobs are started only for tests that will run (-k and deselection respected)."""
@@ -297,13 +305,20 @@ def selected(request: pytest.FixtureRequest, marker: str) -> set[str]:
     return out
 
 
+@contextlib.contextmanager
+def file_lock(path: str) -> Iterator[None]:
+    """Hold an exclusive lock on `path` (across processes); closing the file releases it."""
+    with open(path, "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        yield
+
+
 def build_fetch_locked(lock_path: str, params, build_dir, dq=None) -> None:
     """Build (or find up to date) a fetch-path model under the build's file lock: a queue job that
     goes before that build's runs."""
     from sim.tb import build_fetch
     from hw.fetch.dequant import PLAIN
-    with open(lock_path, "w") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
+    with file_lock(lock_path):
         build_fetch.build(params, build_dir, dq=PLAIN if dq is None else dq)
 
 
@@ -314,9 +329,8 @@ def fetch_run_one_build_at_a_time(lock_path: str, *args, **kwargs) -> dict:
     build = build_fetch.build
 
     def locked_build(*a, **k):
-        with open(lock_path, "w") as f:
-            fcntl.flock(f, fcntl.LOCK_EX)
-            return build(*a, **k)          # closing the file releases the lock
+        with file_lock(lock_path):
+            return build(*a, **k)
     build_fetch.build = locked_build
     try:
         return build_fetch.run_fetch_tb(*args, **kwargs)

@@ -102,7 +102,7 @@ def start_early(session, items):
     each in its own process of the session's shared queue (cocotb's runner sets environment
     variables); the runs find the build up to date (a file lock guards it)."""
     import shutil
-    from conftest import build_fetch_locked, fetch_run_one_build_at_a_time, shared_jobs
+    from conftest import build_fetch_locked, shared_jobs
     wanted = {item.name for item in items}
     keys = [k for k in RUNS if any(k in USES.get(name, ()) for name in wanted)]
     if not keys or not shutil.which("verilator"):
@@ -121,12 +121,8 @@ def start_early(session, items):
 @pytest.fixture(scope="module", autouse=True)
 def _side_by_side(demo: Path, request):
     """The runs of this module, started early by conftest (or now)."""
-    import conftest
-    pool = conftest.EARLY.get(request.module.__name__)
-    if pool is None:
-        pool = start_early(request.session, [i for i in request.session.items if i.module is request.module])
-        if pool is not None:
-            conftest.EARLY[request.module.__name__] = pool
+    from conftest import early_pool
+    pool = early_pool(request, start_early)
     if pool is not None:
         _pools.append(pool)
     yield

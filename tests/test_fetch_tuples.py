@@ -19,7 +19,7 @@ from sw.container.codebook import dead_zone_levels
 
 from hw.fetch.dequant import DequantParams
 from hw.fetch.image import build_image
-from sim.tb.build_fetch import params_for, run_fetch_tb
+from sim.tb.build_fetch import params_for
 
 ROOT = Path(__file__).resolve().parent.parent
 BUILD = Path(os.environ.get("TANS_SIM_BUILD", ROOT / "build" / "sim")) / "fetch_p2_tuples"
@@ -84,12 +84,8 @@ def start_early(session, items):
 @pytest.fixture(scope="module")
 def runs(request):
     """The two testbench runs, started early by conftest (or now)."""
-    import conftest
-    pool = conftest.EARLY.get(request.module.__name__)
-    if pool is None:
-        pool = start_early(request.session, [])
-        conftest.EARLY[request.module.__name__] = pool
-    return pool
+    from conftest import early_pool
+    return early_pool(request, start_early)
 
 
 @pytest.fixture(scope="module")

@@ -81,10 +81,7 @@ def solved(tools, request):
     """The solver runs of this module: started early by conftest; what has not started yet gets
     the machine's workers now."""
     import conftest
-    pool = conftest.EARLY.get(request.module.__name__)
-    if pool is None:
-        pool = start_early(request.session, [i for i in request.session.items if i.module is request.module])
-        conftest.EARLY[request.module.__name__] = pool
+    pool = conftest.early_pool(request, start_early)
     pool.widen(conftest.pool_workers())
     yield pool
 

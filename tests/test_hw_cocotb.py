@@ -66,12 +66,8 @@ def start_early(session, items):
 @pytest.fixture(scope="module")
 def simulated(request):
     """The config runs of this module, started early by conftest (or now)."""
-    import conftest
-    pool = conftest.EARLY.get(request.module.__name__)
-    if pool is None:
-        pool = start_early(request.session, [i for i in request.session.items if i.module is request.module])
-        conftest.EARLY[request.module.__name__] = pool
-    yield pool
+    from conftest import early_pool
+    yield early_pool(request, start_early)
 
 
 @pytest.mark.parametrize("cfg,testcase", [(c, t) for c in CONFIGS for t in c[2]],
